@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# pcpbuddy: see README.md. The kernel's build system reads Kbuild; this file
+# only holds the developer targets.
+#
+#   make            build pcpbuddy.ko (and the test modules) against $(KDIR)
+#   make kernel     install the toolchain and build the cached test kernel
+#   make check      host tests + VM tests (installs and builds what is missing)
+#   make vm         a shell in the VM with the module built
+#   make bench      the benchmark suite (not there yet)
+#   make clean      remove build products from the checkout (not the cache)
+#
+# KDIR=/path/to/kernel/build uses a kernel of your own (CONFIG_RUST=y).
+
+SHELL := /bin/bash
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+LLVM ?= -19
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+KDIR ?= $(shell $(TOP)/scripts/setup.sh kdir 2>/dev/null)
+
+.PHONY: all modules kernel check host-check vm-check vm bench clean setup
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || \
+		{ echo "no kernel build: run 'make kernel' first (or pass KDIR=)"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) modules
+
+kernel:
+	$(TOP)/scripts/setup.sh kernel
+
+check:
+	$(TOP)/scripts/check.sh
+
+vm: kernel
+	$(MAKE) modules KDIR="$$($(TOP)/scripts/setup.sh kdir)"
+	$(TOP)/scripts/vm.sh shell
+
+bench:
+	@echo "make bench: the benchmark suite is not implemented yet (issue 5)."
+	@exit 1
+
+clean:
+	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
+		$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) clean; fi
+	rm -rf $(TOP)/rust/core/target $(TOP)/.vmtest

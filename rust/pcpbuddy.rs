@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pcpbuddy: an alternate page pool with per-CPU caches that own whole pageblocks.
+//!
+//! At load the module reserves memory from the kernel ([`reserve`]) and runs its own allocator
+//! over it. The pool is reachable from other kernel code ([`api`], `include/linux/pcpbuddy.h`),
+//! from user space ([`chardev`], `/dev/pcpbuddy`) and for inspection ([`debugfs`]).
+//! See `Documentation/` and `README.md`.
+
+use kernel::{
+    bindings,
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+};
+
+mod api;
+mod chardev;
+mod debugfs;
+mod glue;
+mod pool;
+mod reserve;
+mod uapi;
+
+use pool::{Config, Pool};
+use reserve::SourcePolicy;
+
+module! {
+    type: PcpBuddyModule,
+    name: "pcpbuddy",
+    authors: ["pcpbuddy developers"],
+    description: "Page pool with per-CPU caches that own whole pageblocks",
+    license: "GPL",
+    params: {
+        size_mb: u32 {
+            default: 64,
+            description: "Pool size in MiB, a multiple of the pageblock size (default 64)",
+        },
+        node: i32 {
+            default: -1,
+            description: "NUMA node to take memory from, -1 for any (default -1)",
+        },
+    },
+}
+
+/// The module. Fields are dropped in declaration order: the interfaces go before the pool.
+#[pin_data]
+struct PcpBuddyModule {
+    #[pin]
+    _misc: MiscDeviceRegistration<chardev::PoolDevice>,
+    #[pin]
+    _debugfs: debugfs::Tree,
+    _pool: PublishedPool,
+}
+
+/// Keeps the pool published for as long as the module lives.
+struct PublishedPool;
+
+impl PublishedPool {
+    fn new(config: Config) -> Result<Self> {
+        Pool::publish(Pool::new(config)?);
+        Ok(Self)
+    }
+}
+
+impl Drop for PublishedPool {
+    fn drop(&mut self) {
+        // SAFETY: `PublishedPool` is the last field of the module, so the misc device and the
+        // debugfs tree are already unregistered; the exported API cannot be called because no
+        // module that uses it can still be loaded while we are being removed.
+        unsafe { Pool::withdraw() };
+    }
+}
+
+/// Reads and validates the module parameters.
+fn config() -> Result<Config> {
+    let source_param = glue::source_param();
+    let source = SourcePolicy::parse(source_param).inspect_err(|_| {
+        pr_err!("source={:?}: expected auto, cma, contig or pages\n", source_param);
+    })?;
+    let size_mb = *module_parameters::size_mb.value();
+    let block_mb = (1u32 << glue::pageblock_order()) * (kernel::page::PAGE_SIZE as u32) >> 20;
+    if size_mb == 0 || size_mb % block_mb != 0 {
+        pr_err!("size_mb={}: must be a positive multiple of {} MiB\n", size_mb, block_mb);
+        return Err(EINVAL);
+    }
+    let node = *module_parameters::node.value();
+    if node != bindings::NUMA_NO_NODE && !glue::node_online(node) {
+        pr_err!("node={}: not an online NUMA node\n", node);
+        return Err(EINVAL);
+    }
+    Ok(Config {
+        size_mb,
+        source,
+        node,
+    })
+}
+
+impl kernel::InPlaceModule for PcpBuddyModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _pool: PublishedPool::new(config()?)?,
+            _debugfs <- debugfs::create(),
+            _misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pcpbuddy" }),
+        })
+    }
+}

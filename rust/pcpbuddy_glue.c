@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcpbuddy C glue: the few things a Rust module built out of tree cannot do
+ * itself in Linux 7.3, and nothing else.
+ *
+ *  - Export symbols. There is no Rust export macro for modules; the functions
+ *    are `#[no_mangle] extern "C"` in Rust and exported here (the in-tree
+ *    precedent is drivers/gpu/nova-core/nova_core_exports.c).
+ *  - Reach macros and inline functions that bindgen cannot translate and for
+ *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
+ *    pfn_to_page(), page_address(), node_online().
+ *  - Call CMA: <linux/cma.h> and <linux/dma-map-ops.h> are not in the
+ *    kernel's bindings_helper.h, and an out-of-tree module cannot add them.
+ *  - A string module parameter: the Rust module! macro takes integers only.
+ */
+#include <linux/cma.h>
+#include <linux/dma-map-ops.h>
+#include <linux/export.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pageblock-flags.h>
+#include <linux/pcpbuddy.h>
+
+static char source[8] = "auto";
+module_param_string(source, source, sizeof(source), 0444);
+MODULE_PARM_DESC(source, "where pageblocks come from: auto|cma|contig|pages (default auto)");
+
+const char *pcpbuddy_glue_source_param(void)
+{
+	return source;
+}
+
+unsigned int pcpbuddy_glue_pageblock_order(void)
+{
+	return pageblock_order;
+}
+
+unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+void *pcpbuddy_glue_page_address(const struct page *page)
+{
+	return page_address(page);
+}
+
+bool pcpbuddy_glue_node_online(int nid)
+{
+	return nid >= 0 && nid < MAX_NUMNODES && node_online(nid);
+}
+
+/* One naturally aligned range of 2^order pages from the default CMA area. */
+struct page *pcpbuddy_glue_cma_alloc(unsigned int order)
+{
+	struct cma *cma = dev_get_cma_area(NULL);
+
+	if (!cma)
+		return NULL;
+	return cma_alloc(cma, 1UL << order, order, true);
+}
+
+bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order)
+{
+	struct cma *cma = dev_get_cma_area(NULL);
+
+	return cma && cma_release(cma, page, 1UL << order);
+}
+
+bool pcpbuddy_glue_cma_available(void)
+{
+	return dev_get_cma_area(NULL) != NULL;
+}
+
+/* The in-kernel API, implemented in rust/api.rs. */
+EXPORT_SYMBOL_GPL(pcpbuddy_get_info);

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`: install what is missing, build, run the host tests and the VM
+# selftests, and end with one line "N passed, N failed, N skipped". Exits
+# non-zero on any failure, on a VM that did not boot, and on a dmesg with
+# BUG/WARNING/Oops/RIP in it.
+#
+# Environment: CHECK_TESTS="test_load test_ioctl" runs only those VM tests;
+# SKIP_HOST_TESTS=1 skips the host (cargo) tests. See also scripts/vm.sh.
+
+source "$(dirname "$0")/lib.sh"
+cd "$PCPBUDDY_TOP"
+
+passed=0 failed=0 skipped=0
+failures=()
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "not ok - $1"; }
+
+finish() {
+	echo
+	if [ ${#failures[@]} -gt 0 ]; then
+		echo "Failed:"
+		printf '  %s\n' "${failures[@]}"
+	fi
+	echo "$passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ]
+	exit
+}
+
+start=$(date +%s)
+"$PCPBUDDY_TOP/scripts/setup.sh" kernel || die "setup failed (see above)"
+KDIR=$(kernel_build_dir)
+export KDIR
+
+# --- host tests (the allocator core) ---------------------------------------
+if [ -x scripts/host-tests.sh ] && [ -z "${SKIP_HOST_TESTS:-}" ]; then
+	host_log=$(mktemp)
+	if scripts/host-tests.sh 2>&1 | tee "$host_log"; then rc=0; else rc=${PIPESTATUS[0]}; fi
+	# cargo prints one "test result:" line per test binary.
+	read -r p f i < <(awk '/^test result:/ {
+		for (n = 1; n <= NF; n++) {
+			if ($(n) ~ /^passed/) p += $(n-1); if ($(n) ~ /^failed/) f += $(n-1)
+			if ($(n) ~ /^ignored/) i += $(n-1) } }
+		END { print p+0, f+0, i+0 }' "$host_log")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + i))
+	[ "$rc" = 0 ] || [ "$f" -gt 0 ] || fail "host tests exited with status $rc"
+	[ "$f" = 0 ] || failures+=("host tests: $f failed (see above)")
+	rm -f "$host_log"
+fi
+
+# --- build ------------------------------------------------------------------
+if make -s -C "$PCPBUDDY_TOP" modules KDIR="$KDIR" >build.log 2>&1 &&
+	! grep -q 'warning:' build.log; then
+	pass "module builds without warnings against $(basename "$KDIR")"
+else
+	cat build.log
+	fail "module build (see build.log above)"
+	finish
+fi
+rm -f build.log
+if gcc -O2 -Wall -Werror -I include/uapi -o selftests/tools/uapi_test selftests/tools/uapi_test.c; then
+	pass "uapi_test builds against include/uapi"
+else
+	fail "uapi_test build"
+	finish
+fi
+
+# --- VM selftests -----------------------------------------------------------
+out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+vm_start=$(date +%s)
+scripts/vm.sh run "$out" "$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" >"$out/console.txt" 2>&1
+log "VM ran for $(($(date +%s) - vm_start)) s; results in $out"
+
+if [ ! -f "$out/booted" ]; then
+	tail -n 40 "$out/console.txt"
+	fail "VM did not boot (console above)"
+	finish
+fi
+[ -f "$out/finished" ] || { tail -n 40 "$out/console.txt"; fail "VM did not finish the tests (crash or timeout; console above)"; }
+
+for ktap in "$out"/*.ktap; do
+	[ -e "$ktap" ] || continue
+	t=$(basename "$ktap" .ktap)
+	echo "# $t"
+	sed 's/^/#   /' "$ktap"
+	while IFS= read -r line; do
+		desc=${line#*ok [0-9]* }
+		case "$line" in
+		"ok "*"# SKIP"*) skipped=$((skipped + 1)); echo "ok - $t: $desc" ;;
+		"ok "*) pass "$t: $desc" ;;
+		"not ok "*) fail "$t: $desc" ;;
+		"Bail out!"*) fail "$t: $line" ;;
+		esac
+	done < <(grep -E '^(ok|not ok) [0-9]+ |^Bail out!' "$ktap")
+	rc=$(cat "$out/$t.rc" 2>/dev/null || echo missing)
+	case "$rc" in
+	0|1) ;;
+	124|137) fail "$t: timed out" ;;
+	*) fail "$t: exited with status $rc" ;;
+	esac
+done
+
+if [ -f "$out/dmesg.txt" ]; then
+	if grep -E 'BUG:|WARNING:|Oops|RIP:|Call Trace:' "$out/dmesg.txt" >"$out/dmesg-bad.txt"; then
+		sed 's/^/#   /' "$out/dmesg-bad.txt"
+		fail "dmesg is clean of BUG/WARNING/Oops/RIP"
+	else
+		pass "dmesg is clean of BUG/WARNING/Oops/RIP"
+	fi
+fi
+log "make check took $(($(date +%s) - start)) s"
+finish

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install and build everything pcpbuddy needs, idempotently:
+#
+#   scripts/setup.sh tools    Debian packages, rust-src, bindgen-cli, virtme-ng
+#   scripts/setup.sh source   Debian's linux-source-7.3, unpacked into the cache
+#   scripts/setup.sh kernel   all of the above, then the test kernel (cached)
+#   scripts/setup.sh kdir     print the kernel build directory (nothing else)
+#
+# A step that is already done costs a few seconds. The kernel build is keyed by
+# source version + config fragment + toolchain versions, so a warm run never
+# rebuilds it; KDIR=/path/to/build skips the kernel steps altogether.
+
+source "$(dirname "$0")/lib.sh"
+
+APT_PACKAGES=(
+	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION" "libclang-$LLVM_VERSION-dev"
+	make flex bison bc libelf-dev libssl-dev cpio kmod xz-utils zstd rsync
+	python3-venv busybox-static
+)
+
+# Debian mirrors as this machine's apt already knows them, so that the private
+# configurations below use the same mirrors without naming any.
+debian_mirror() {
+	apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
+		awk -v suffix="$1" '$2 ~ "^[a-z]+" suffix "$" { print $1; exit }'
+}
+
+# A private apt configuration: its own sources list, lists and caches, so other
+# Debian suites can be used without touching the system's sources.
+# Usage: private_apt NAME "deb-line"... ; then "${APT_PRIVATE[@]}" apt-get ...
+private_apt() {
+	local name=$1 dir="$PCPBUDDY_CACHE/apt/$1"
+	shift
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+	printf '%s\n' "$@" >"$dir/sources.list"
+	APT_PRIVATE=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=-"
+		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache"
+		-o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
+	# Refresh at most once a day.
+	if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mtime -1 -print -quit)" ]; then
+		log "apt ($name): updating private package lists"
+		quietly as_root apt-get "${APT_PRIVATE[@]}" update
+	fi
+}
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# quietly CMD...: run CMD with its output in a log file, shown only if it fails.
+quietly() {
+	local logf="$PCPBUDDY_CACHE/logs/$(date +%s%N).log"
+	mkdir -p "$PCPBUDDY_CACHE/logs"
+	if "$@" >"$logf" 2>&1; then
+		rm -f "$logf"
+	else
+		cat "$logf" >&2
+		die "failed: $* (log: $logf)"
+	fi
+}
+
+setup_packages() {
+	local missing=()
+	for p in "${APT_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing Debian packages: ${missing[*]}"
+		quietly as_root apt-get update
+		quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	fi
+
+	# QEMU: bookworm's 7.2 is old; bookworm-backports has 10.x, which was seen
+	# to work with virtme-ng 1.42 (and matches qemu-utils on our images).
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		local main sec
+		main=$(debian_mirror '') sec=$(debian_mirror '-security')
+		[ -n "$main" ] || die "cannot find a Debian mirror in apt's configuration"
+		private_apt bookworm-backports \
+			"deb $main bookworm main" "deb $main bookworm-updates main" \
+			"deb $main bookworm-backports main" ${sec:+"deb $sec bookworm-security main"}
+		log "installing qemu-system-x86 from bookworm-backports"
+		quietly as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_PRIVATE[@]}" \
+			install -y --no-install-recommends -t bookworm-backports qemu-system-x86
+	fi
+}
+
+setup_rust() {
+	need rustup "rustup (https://rustup.rs; the machine's Rust toolchain)"
+	local sysroot
+	sysroot=$(rustc --print sysroot)
+	if [ ! -d "$sysroot/lib/rustlib/src/rust/library" ]; then
+		log "rustup component add rust-src"
+		rustup component add rust-src >&2
+	fi
+	if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+		log "cargo install bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
+		cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" >&2
+	fi
+}
+
+setup_virtme() {
+	local venv="$PCPBUDDY_CACHE/venv"
+	if ! "$venv/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
+		log "installing virtme-ng $VIRTME_NG_VERSION into $venv"
+		python3 -m venv "$venv"
+		quietly "$venv/bin/pip" install "virtme-ng==$VIRTME_NG_VERSION"
+	fi
+}
+
+setup_source() {
+	local main dir deb ver src
+	main=$(debian_mirror '')
+	private_apt trixie-backports "deb $main trixie main" "deb $main trixie-backports main"
+	ver=$(apt-cache "${APT_PRIVATE[@]}" policy "$KERNEL_SOURCE_PKG" |
+		awk '/Candidate:/ { print $2 }')
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] ||
+		die "$KERNEL_SOURCE_PKG not found in trixie-backports"
+	src="$PCPBUDDY_CACHE/src/$KERNEL_SOURCE_PKG-$ver"
+	if [ ! -f "$src/.unpacked" ]; then
+		dir="$PCPBUDDY_CACHE/src/deb"
+		mkdir -p "$dir"
+		log "downloading $KERNEL_SOURCE_PKG $ver (about 170 MB)"
+		(cd "$dir" && quietly apt-get "${APT_PRIVATE[@]}" download "$KERNEL_SOURCE_PKG=$ver")
+		deb=$(ls "$dir"/"${KERNEL_SOURCE_PKG}"_*.deb | head -n1)
+		rm -rf "$src" "$dir/x"
+		dpkg-deb -x "$deb" "$dir/x"
+		mkdir -p "$src"
+		log "unpacking kernel source into $src"
+		tar -xf "$dir"/x/usr/src/"$KERNEL_SOURCE_PKG".tar.* -C "$src" --strip-components=1
+		rm -rf "$dir/x" "$deb"
+		touch "$src/.unpacked"
+	fi
+	echo "$src" >"$PCPBUDDY_CACHE/src/current"
+}
+
+setup_kernel() {
+	local src build jobs
+	src=$(cat "$PCPBUDDY_CACHE/src/current")
+	build=$(kernel_build_dir)
+	[ -f "$build/.pcpbuddy-built" ] && return 0
+	jobs=$(nproc)
+	mkdir -p "$build"
+	log "building the test kernel in $build (about 16 minutes on 2 cores)"
+	make -C "$src" O="$build" LLVM=-$LLVM_VERSION \
+		KCONFIG_ALLCONFIG="$PCPBUDDY_TOP/scripts/kernel.config" allnoconfig >&2
+	check_config "$build/.config"
+	make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs" bzImage modules >&2
+	make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs" modules_prepare >&2
+	touch "$build/.pcpbuddy-built"
+	log "kernel ready: $build"
+}
+
+# Every value the fragment forces must have survived Kconfig's dependency
+# resolution; a silently dropped CONFIG_RUST would only show up much later.
+check_config() {
+	local bad=0 line sym
+	while read -r line; do
+		case "$line" in
+		CONFIG_*=*)
+			grep -qx "$line" "$1" || { log "config: wanted $line, got: $(grep "^${line%%=*}=" "$1" || echo unset)"; bad=1; } ;;
+		"# CONFIG_"*" is not set")
+			sym=${line#\# }; sym=${sym%% *}
+			grep -q "^$sym=" "$1" && { log "config: wanted $sym unset"; bad=1; } ;;
+		esac
+	done <"$PCPBUDDY_TOP/scripts/kernel.config"
+	[ $bad = 0 ] || die "kernel config does not match scripts/kernel.config (see above)"
+}
+
+mkdir -p "$PCPBUDDY_CACHE"
+case "${1:-kernel}" in
+tools) setup_packages; setup_rust; setup_virtme ;;
+source) setup_packages; setup_source ;;
+kernel)
+	setup_packages; setup_rust; setup_virtme
+	[ -n "${KDIR:-}" ] || { setup_source; setup_kernel; } ;;
+kdir) kernel_build_dir ;;
+*) die "usage: $0 [tools|source|kernel|kdir]" ;;
+esac

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the test kernel under virtme-ng with this checkout visible.
+#
+#   scripts/vm.sh run OUTDIR CMD...   run CMD in the VM (OUTDIR is writable there)
+#   scripts/vm.sh shell               an interactive shell in the VM
+#
+# Environment:
+#   VM_CPUS (4), VM_MEMORY (2G), VM_CMA (256M): the VM's shape; cma= sizes the
+#       default CMA area that source=cma uses.
+#   PCPBUDDY_KVM=1|0: force KVM or TCG. Unset: use KVM if a boot probe with it
+#       succeeds (remembered in the cache), otherwise TCG.
+#   VM_TIMEOUT (1200): seconds before a hung VM is killed.
+
+source "$(dirname "$0")/lib.sh"
+
+KDIR=$(kernel_build_dir)
+VM_CPUS=${VM_CPUS:-4}
+VM_MEMORY=${VM_MEMORY:-2G}
+VM_CMA=${VM_CMA:-256M}
+VM_TIMEOUT=${VM_TIMEOUT:-1200}
+need vng "virtme-ng (run scripts/setup.sh tools)"
+need qemu-system-x86_64 "qemu-system-x86"
+[ -f "$KDIR/arch/x86/boot/bzImage" ] || die "no kernel in $KDIR: run 'make kernel'"
+
+# cma= reserves the default CMA area; panic=-1 + oops=panic make a crashed guest
+# exit at once instead of hanging the run until the timeout.
+APPEND="cma=$VM_CMA panic=-1 oops=panic"
+
+vng_args() {
+	echo --run "$KDIR" --cpus "$VM_CPUS" --memory "$VM_MEMORY" --force-9p --user root \
+		--cwd "$PCPBUDDY_TOP"
+}
+
+# KVM: /dev/kvm can exist and still not work (nested virtualisation where the guest
+# hangs after the firmware). Probe once per kernel build with a short boot.
+accel_args() {
+	case "${PCPBUDDY_KVM:-auto}" in
+	1) echo "" ; return ;;
+	0) echo "--disable-kvm"; return ;;
+	esac
+	local probe="$KDIR/.pcpbuddy-kvm"
+	if [ ! -f "$probe" ]; then
+		local verdict=no
+		if [ -w /dev/kvm ]; then
+			log "probing KVM (a short boot, at most 60 s)"
+			timeout -k 5 60 vng $(vng_args) --append "$APPEND" --exec true \
+				</dev/null >/dev/null 2>&1 && verdict=yes
+		fi
+		echo $verdict >"$probe"
+		log "KVM usable: $verdict (remembered in $probe; PCPBUDDY_KVM=0|1 overrides)"
+	fi
+	[ "$(cat "$probe")" = yes ] && echo "" || echo "--disable-kvm"
+}
+
+case "${1:-}" in
+run)
+	out=${2:?usage: vm.sh run OUTDIR CMD...}
+	shift 2
+	accel=$(accel_args)
+	log "booting $(basename "$KDIR") (${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
+	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel --append "$APPEND" \
+		--rwdir "$out" --exec "$*" </dev/null
+	;;
+shell)
+	exec vng $(vng_args) $(accel_args) --append "$APPEND" --rwdir "$PCPBUDDY_TOP"
+	;;
+*) die "usage: $0 run OUTDIR CMD... | shell" ;;
+esac

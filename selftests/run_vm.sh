@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the test VM: every selftests/pcpbuddy/test_*.sh (or the ones named),
+# each with a time limit, writing OUTDIR/<test>.ktap, then OUTDIR/dmesg.txt.
+# The host (scripts/check.sh) reads OUTDIR; the console is not relied upon
+# (without udev, virtme-ng's script I/O ports may be missing).
+#
+# Usage: run_vm.sh OUTDIR [TEST...]
+set -u
+out=${1:?usage: run_vm.sh OUTDIR [TEST...]}
+shift
+here=$(cd "$(dirname "$0")" && pwd)
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+echo booted >"$out/booted"
+uname -a >"$out/uname.txt"
+
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=($(ls "$here"/pcpbuddy/test_*.sh | xargs -n1 basename | sed 's/\.sh$//'))
+for t in "${tests[@]}"; do
+	echo "# running $t" >/dev/kmsg
+	timeout -k 10 "$TEST_TIMEOUT" bash "$here/pcpbuddy/$t.sh" >"$out/$t.ktap" 2>&1
+	echo "$?" >"$out/$t.rc"
+done
+dmesg >"$out/dmesg.txt"
+echo done >"$out/finished"
