@@ -15,7 +15,7 @@ use kernel::prelude::*;
 ///
 /// `info` is NULL or points to writable memory for a `struct pcpbuddy_info`.
 #[no_mangle]
-pub unsafe extern "C" fn pcpbuddy_get_info(info: *mut uapi::Info) -> c_int {
+pub(crate) unsafe extern "C" fn pcpbuddy_get_info(info: *mut uapi::Info) -> c_int {
     if info.is_null() {
         return EINVAL.to_errno();
     }

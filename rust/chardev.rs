@@ -18,7 +18,7 @@
 //!
 //!     if (fd < 0 || ioctl(fd, PCPBUDDY_IOC_INFO, &info))
 //!         return 1;
-//!     printf("abi %u, pageblock order %u\n", info.abi_version, info.pageblock_order);
+//!     printf("abi %u, pageblock order %u\n", info.abi_version, info.block_order);
 //!     return 0;
 //! }
 //! ```
@@ -40,7 +40,7 @@ impl MiscDevice for PoolDevice {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        KBox::new(PoolDevice, GFP_KERNEL)
+        Ok(KBox::new(PoolDevice, GFP_KERNEL)?)
     }
 
     fn ioctl(_me: &PoolDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

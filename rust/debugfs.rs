@@ -6,7 +6,7 @@
 //! line per item with a header) so that scripts can parse them with `awk`.
 
 use crate::pool::Pool;
-use core::fmt::{self, Write};
+use core::fmt;
 use kernel::{debugfs::Scope, prelude::*};
 
 /// The debugfs tree; removed when dropped.
@@ -16,6 +16,7 @@ pub(crate) type Tree = Scope<()>;
 pub(crate) fn create() -> impl PinInit<Tree> {
     Scope::dir((), c"pcpbuddy", |data, dir| {
         dir.read_callback_file(c"info", data, &show_info);
+        dir.read_callback_file(c"blocks", data, &show_blocks);
     })
 }
 
@@ -26,10 +27,21 @@ fn show_info(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let info = pool.info();
     let config = pool.config();
     writeln!(f, "abi_version: {}", info.abi_version)?;
-    writeln!(f, "pageblock_order: {}", info.pageblock_order)?;
+    writeln!(f, "pageblock_order: {}", info.block_order)?;
     writeln!(f, "page_size: {}", info.page_size)?;
     writeln!(f, "nr_cpu_ids: {}", info.nr_cpu_ids)?;
     writeln!(f, "size_mb: {}", config.size_mb)?;
     writeln!(f, "source: {}", config.source.name())?;
     writeln!(f, "node: {}", config.node)
+}
+
+fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Some(pool) = Pool::get() else {
+        return Ok(());
+    };
+    writeln!(f, "{:>6} {:>12} {:<7}", "index", "pfn", "source")?;
+    for (index, block) in pool.blocks().iter().enumerate() {
+        writeln!(f, "{:>6} {:>#12x} {:<7}", index, block.pfn(), block.source().name())?;
+    }
+    Ok(())
 }

@@ -77,13 +77,20 @@ fn config() -> Result<Config> {
     let source = SourcePolicy::parse(source_param).inspect_err(|_| {
         pr_err!("source={:?}: expected auto, cma, contig or pages\n", source_param);
     })?;
-    let size_mb = *module_parameters::size_mb.value();
-    let block_mb = (1u32 << glue::pageblock_order()) * (kernel::page::PAGE_SIZE as u32) >> 20;
-    if size_mb == 0 || size_mb % block_mb != 0 {
-        pr_err!("size_mb={}: must be a positive multiple of {} MiB\n", size_mb, block_mb);
+    let size_mb = module_parameters::size_mb.value();
+    // Shifts and masks, not `/` and `%`: objtool in 7.3 does not know that Rust's
+    // `panic_const_{div,rem}_by_zero` do not return and warns about every runtime divisor.
+    let block_mask = (kernel::page::PAGE_SIZE << glue::pageblock_order()) as u64 - 1;
+    let size_bytes = u64::from(size_mb) << 20;
+    if size_bytes == 0 || size_bytes & block_mask != 0 {
+        pr_err!(
+            "size_mb={}: must be a positive multiple of {} MiB\n",
+            size_mb,
+            (block_mask + 1) >> 20
+        );
         return Err(EINVAL);
     }
-    let node = *module_parameters::node.value();
+    let node = module_parameters::node.value();
     if node != bindings::NUMA_NO_NODE && !glue::node_online(node) {
         pr_err!("node={}: not an online NUMA node\n", node);
         return Err(EINVAL);

@@ -21,6 +21,8 @@
 #include <linux/pageblock-flags.h>
 #include <linux/pcpbuddy.h>
 
+#include "pcpbuddy_glue.h"
+
 static char source[8] = "auto";
 module_param_string(source, source, sizeof(source), 0444);
 MODULE_PARM_DESC(source, "where pageblocks come from: auto|cma|contig|pages (default auto)");

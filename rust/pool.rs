@@ -6,7 +6,11 @@
 //! through [`Pool::get`]. The instance is published in `init` before any interface is registered
 //! and withdrawn in `exit` after all of them are gone, so an interface never sees it missing.
 
-use crate::{glue, reserve::SourcePolicy, uapi};
+use crate::{
+    glue,
+    reserve::{Pageblock, SourcePolicy},
+    uapi,
+};
 use kernel::{
     prelude::*,
     sync::atomic::{Acquire, Atomic, Release},
@@ -27,21 +31,55 @@ pub(crate) struct Config {
 pub(crate) struct Pool {
     config: Config,
     pageblock_order: u32,
+    /// The reserved memory, one entry per pageblock, in reservation order.
+    blocks: KVVec<Pageblock>,
 }
 
 /// The published pool, or null while the module is not (or no longer) live.
 static POOL: Atomic<*mut Pool> = Atomic::new(core::ptr::null_mut());
 
 impl Pool {
-    /// Creates the pool described by `config`.
+    /// Creates the pool described by `config`, reserving all of its memory.
+    ///
+    /// Fails with `ENOMEM` (and a message saying how much it got) if the sources cannot supply
+    /// `size_mb`; everything reserved so far is given back.
     pub(crate) fn new(config: Config) -> Result<KBox<Self>> {
-        KBox::new(
+        let order = glue::pageblock_order();
+        let block_shift = kernel::page::PAGE_SHIFT as u32 + order;
+        // `config()` checked that the size is a multiple of the block size.
+        let nr_blocks = ((config.size_mb as usize) << 20) >> block_shift;
+        let mut blocks = KVVec::with_capacity(nr_blocks, GFP_KERNEL)?;
+        for _ in 0..nr_blocks {
+            match Pageblock::acquire_any(config.source, order, config.node) {
+                Ok(block) => blocks.push(block, GFP_KERNEL)?,
+                Err(e) => {
+                    pr_err!(
+                        "source={}: reserved only {} of {} MiB ({} of {} pageblocks): {:?}\n",
+                        config.source.name(),
+                        (blocks.len() << block_shift) >> 20,
+                        config.size_mb,
+                        blocks.len(),
+                        nr_blocks,
+                        e
+                    );
+                    // Dropping `blocks` gives back what we got.
+                    return Err(ENOMEM);
+                }
+            }
+        }
+        Ok(KBox::new(
             Self {
                 config,
-                pageblock_order: glue::pageblock_order(),
+                pageblock_order: order,
+                blocks,
             },
             GFP_KERNEL,
-        )
+        )?)
+    }
+
+    /// The reserved pageblocks.
+    pub(crate) fn blocks(&self) -> &[Pageblock] {
+        &self.blocks
     }
 
     /// Publishes `pool` as the module's pool.
@@ -77,7 +115,7 @@ impl Pool {
     pub(crate) fn info(&self) -> uapi::Info {
         uapi::Info {
             abi_version: uapi::ABI_VERSION,
-            pageblock_order: self.pageblock_order,
+            block_order: self.pageblock_order,
             page_size: kernel::page::PAGE_SIZE as u32,
             nr_cpu_ids: kernel::cpu::nr_cpu_ids(),
             source: self.config.source.uapi(),

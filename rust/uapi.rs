@@ -21,7 +21,7 @@ const IOC_MAGIC: u32 = 0xB7;
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Info {
     pub(crate) abi_version: u32,
-    pub(crate) pageblock_order: u32,
+    pub(crate) block_order: u32,
     pub(crate) page_size: u32,
     pub(crate) nr_cpu_ids: u32,
     pub(crate) source: u32,

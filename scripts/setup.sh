@@ -144,12 +144,17 @@ setup_kernel() {
 	[ -f "$build/.pcpbuddy-built" ] && return 0
 	jobs=$(nproc)
 	mkdir -p "$build"
-	log "building the test kernel in $build (about 16 minutes on 2 cores)"
-	make -C "$src" O="$build" LLVM=-$LLVM_VERSION \
-		KCONFIG_ALLCONFIG="$PCPBUDDY_TOP/scripts/kernel.config" allnoconfig >&2
-	check_config "$build/.config"
-	make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs" bzImage modules >&2
-	make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs" modules_prepare >&2
+	log "building the test kernel in $build (about 16 minutes on 2 cores; log: $build/build.log)"
+	local kmake=(make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs")
+	{
+		"${kmake[@]}" KCONFIG_ALLCONFIG="$PCPBUDDY_TOP/scripts/kernel.config" allnoconfig &&
+			check_config "$build/.config" &&
+			"${kmake[@]}" bzImage modules &&
+			"${kmake[@]}" modules_prepare
+	} >"$build/build.log" 2>&1 || {
+		tail -n 60 "$build/build.log" >&2
+		die "kernel build failed (log: $build/build.log)"
+	}
 	touch "$build/.pcpbuddy-built"
 	log "kernel ready: $build"
 }
@@ -167,7 +172,7 @@ check_config() {
 			grep -q "^$sym=" "$1" && { log "config: wanted $sym unset"; bad=1; } ;;
 		esac
 	done <"$PCPBUDDY_TOP/scripts/kernel.config"
-	[ $bad = 0 ] || die "kernel config does not match scripts/kernel.config (see above)"
+	[ $bad = 0 ] || { log "kernel config does not match scripts/kernel.config (see above)"; return 1; }
 }
 
 mkdir -p "$PCPBUDDY_CACHE"

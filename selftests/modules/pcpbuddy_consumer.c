@@ -5,7 +5,7 @@
  * "pcpbuddy_consumer: FAIL ..." line in dmesg) if anything is wrong.
  */
 #include <linux/module.h>
-#include <linux/pageblock-flags.h>
+#include <linux/mm.h>
 #include <linux/pcpbuddy.h>
 
 static int __init pcpbuddy_consumer_init(void)
@@ -24,14 +24,14 @@ static int __init pcpbuddy_consumer_init(void)
 		return ret;
 	}
 	if (info.abi_version != PCPBUDDY_ABI_VERSION ||
-	    info.pageblock_order != pageblock_order || info.page_size != PAGE_SIZE ||
+	    info.block_order != pageblock_order || info.page_size != PAGE_SIZE ||
 	    info.nr_cpu_ids != nr_cpu_ids) {
 		pr_err("pcpbuddy_consumer: FAIL info abi %u order %u page %u cpus %u\n",
-		       info.abi_version, info.pageblock_order, info.page_size, info.nr_cpu_ids);
+		       info.abi_version, info.block_order, info.page_size, info.nr_cpu_ids);
 		return -EINVAL;
 	}
 	pr_info("pcpbuddy_consumer: ok abi %u pageblock_order %u pool %llu bytes\n",
-		info.abi_version, info.pageblock_order, info.size_bytes);
+		info.abi_version, info.block_order, info.size_bytes);
 	return 0;
 }
 

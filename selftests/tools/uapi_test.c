@@ -54,11 +54,11 @@ int main(int argc, char **argv)
 		if (ioctl(fd, PCPBUDDY_IOC_INFO, &info))
 			return fail("PCPBUDDY_IOC_INFO failed");
 		printf("abi_version %u pageblock_order %u page_size %u nr_cpu_ids %u source %u node %d size_bytes %llu\n",
-		       info.abi_version, info.pageblock_order, info.page_size, info.nr_cpu_ids,
+		       info.abi_version, info.block_order, info.page_size, info.nr_cpu_ids,
 		       info.source, info.node, (unsigned long long)info.size_bytes);
 		if (info.abi_version != PCPBUDDY_ABI_VERSION)
 			return fail("abi_version mismatch");
-		if (info.pageblock_order < 1 || info.pageblock_order > 10)
+		if (info.block_order < 1 || info.block_order > 10)
 			return fail("pageblock_order out of range");
 		if (info.page_size != (unsigned int)getpagesize())
 			return fail("page_size is not the system page size");

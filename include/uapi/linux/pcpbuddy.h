@@ -27,7 +27,7 @@ enum pcpbuddy_source {
 /* PCPBUDDY_IOC_INFO: what the loaded module is and what it runs on. */
 struct pcpbuddy_info {
 	__u32 abi_version;	/* PCPBUDDY_ABI_VERSION of the module */
-	__u32 pageblock_order;	/* the kernel's pageblock_order */
+	__u32 block_order;	/* the kernel's pageblock_order (a field named so would clash with the macro) */
 	__u32 page_size;	/* PAGE_SIZE in bytes */
 	__u32 nr_cpu_ids;	/* highest possible CPU number + 1 */
 	__u32 source;		/* enum pcpbuddy_source asked for at load */

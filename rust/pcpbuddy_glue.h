@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C glue's functions that Rust calls (declared again, by hand, in
+ * rust/glue.rs: an out-of-tree module cannot run bindgen on its own headers).
+ */
+#ifndef _PCPBUDDY_GLUE_H
+#define _PCPBUDDY_GLUE_H
+
+#include <linux/types.h>
+
+struct page;
+
+const char *pcpbuddy_glue_source_param(void);
+unsigned int pcpbuddy_glue_pageblock_order(void);
+unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page);
+struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn);
+void *pcpbuddy_glue_page_address(const struct page *page);
+bool pcpbuddy_glue_node_online(int nid);
+struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
+bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
+bool pcpbuddy_glue_cma_available(void);
+
+#endif /* _PCPBUDDY_GLUE_H */

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The pool reserves size_mb from the source asked for, and gives all of it back at unload.
+. "$(dirname "$0")/../lib/pcpbuddy.sh"
+
+meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+nr_blocks() { tail -n +2 "$DEBUGFS/blocks" | wc -l; }
+
+# reserve_round_trip SOURCE MB COUNTER: load with source=SOURCE size_mb=MB, check that
+# /proc/meminfo's COUNTER (MemFree or CmaFree) dropped by at least MB and that every block
+# came from SOURCE, unload, and check that COUNTER came back (within slack for the rest of
+# the system's activity).
+reserve_round_trip() {
+	local source=$1 mb=$2 counter=$3 before loaded after want_blocks
+	unload_pool || return 1
+	sync; echo 3 >/proc/sys/vm/drop_caches
+	before=$(meminfo_kb "$counter")
+	insmod "$MODULE" source="$source" size_mb="$mb" || return 1
+	loaded=$(meminfo_kb "$counter")
+	want_blocks=$((mb / 2))
+	echo "$counter: before $before kB, loaded $loaded kB"
+	[ "$(nr_blocks)" = "$want_blocks" ] || { echo "blocks: $(nr_blocks), want $want_blocks"; return 1; }
+	if [ "$source" = auto ]; then
+		# auto takes from CMA first.
+		[ "$(sed -n 2p "$DEBUGFS/blocks" | awk '{ print $3 }')" = cma ] ||
+			{ echo "auto did not start with cma:"; head "$DEBUGFS/blocks"; return 1; }
+	else
+		[ "$(tail -n +2 "$DEBUGFS/blocks" | awk '{ print $3 }' | sort -u)" = "$source" ] ||
+			{ echo "a block is not from $source:"; cat "$DEBUGFS/blocks"; return 1; }
+	fi
+	[ $((before - loaded)) -ge $((mb * 1024)) ] || { echo "$counter did not drop by $mb MiB"; return 1; }
+	rmmod pcpbuddy || return 1
+	after=$(meminfo_kb "$counter")
+	echo "$counter: after unload $after kB"
+	[ $((before - after)) -lt 4096 ] || { echo "$counter did not come back"; return 1; }
+}
+
+# expect_enomem PARAMS...: the load fails with ENOMEM, says how much it got, leaves nothing.
+expect_enomem() {
+	local out
+	unload_pool || return 1
+	dmesg -C
+	out=$(insmod "$MODULE" "$@" 2>&1) && { echo "insmod $* succeeded"; rmmod pcpbuddy; return 1; }
+	echo "$out"
+	dmesg | grep 'reserved only'
+	echo "$out" | grep -q 'Cannot allocate memory' && ! pool_loaded &&
+		dmesg | grep -q 'reserved only'
+}
+
+ktap_print_header
+ktap_set_plan 5
+mount_debugfs
+
+ktap_test_result "source=cma reserves and returns 64 MiB (CmaFree)" reserve_round_trip cma 64 CmaFree
+ktap_test_result "source=contig reserves and returns 64 MiB (MemFree)" reserve_round_trip contig 64 MemFree
+ktap_test_result "source=pages reserves and returns 64 MiB (MemFree)" reserve_round_trip pages 64 MemFree
+ktap_test_result "source=cma larger than the CMA area fails with ENOMEM" \
+	expect_enomem source=cma size_mb=512
+ktap_test_result "source=auto fills 1 GiB past the CMA area and returns it (MemFree)" \
+	reserve_round_trip auto 1024 MemFree
+ktap_finished
