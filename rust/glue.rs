@@ -21,6 +21,7 @@ extern "C" {
     fn pcpbuddy_glue_cma_release(page: *mut bindings::page, order: c_uint) -> bool;
     fn pcpbuddy_glue_cma_available() -> bool;
     fn pcpbuddy_glue_node_online(nid: c_int) -> bool;
+    fn pcpbuddy_glue_local_memory_node() -> c_int;
 }
 
 /// The kernel's `pageblock_order` (a macro in C, so bindgen cannot see it).
@@ -93,4 +94,11 @@ pub(crate) fn cma_available() -> bool {
 pub(crate) fn node_online(nid: i32) -> bool {
     // SAFETY: The C side range-checks `nid` before it indexes the node mask.
     unsafe { pcpbuddy_glue_node_online(nid) }
+}
+
+/// `numa_mem_id()`: the nearest node with memory to the current CPU.
+pub(crate) fn local_memory_node() -> i32 {
+    // SAFETY: No preconditions; the answer may be stale by the time it is used, which only
+    // affects locality.
+    unsafe { pcpbuddy_glue_local_memory_node() }
 }

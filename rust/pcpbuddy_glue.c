@@ -8,7 +8,7 @@
  *    precedent is drivers/gpu/nova-core/nova_core_exports.c).
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
- *    pfn_to_page(), page_address(), node_online().
+ *    pfn_to_page(), page_address(), node_online(), numa_mem_id().
  *  - Call CMA: <linux/cma.h> and <linux/dma-map-ops.h> are not in the
  *    kernel's bindings_helper.h, and an out-of-tree module cannot add them.
  *  - A string module parameter: the Rust module! macro takes integers only.
@@ -55,6 +55,12 @@ void *pcpbuddy_glue_page_address(const struct page *page)
 bool pcpbuddy_glue_node_online(int nid)
 {
 	return nid >= 0 && nid < MAX_NUMNODES && node_online(nid);
+}
+
+/* The memory node of this CPU: alloc_contig_pages() needs a real node id. */
+int pcpbuddy_glue_local_memory_node(void)
+{
+	return numa_mem_id();
 }
 
 /* One naturally aligned range of 2^order pages from the default CMA area. */

@@ -16,6 +16,7 @@ unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page);
 struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn);
 void *pcpbuddy_glue_page_address(const struct page *page);
 bool pcpbuddy_glue_node_online(int nid);
+int pcpbuddy_glue_local_memory_node(void);
 struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
 bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
 bool pcpbuddy_glue_cma_available(void);

@@ -127,9 +127,17 @@ impl Pageblock {
                 glue::cma_alloc(order).ok_or(ENOMEM)?
             }
             Source::Contig => {
+                // alloc_contig_pages() indexes NODE_DATA(nid) without checking it: it needs a
+                // real node, not NUMA_NO_NODE.
+                let nid = if nid == bindings::NUMA_NO_NODE {
+                    glue::local_memory_node()
+                } else {
+                    nid
+                };
                 // No __GFP_COMP (alloc_contig_pages() WARNs on it) and no __GFP_NORETRY
                 // (-EINVAL). A power-of-two count gives a naturally aligned range.
-                // SAFETY: Plain allocation call; a NULL nodemask means "any node".
+                // SAFETY: `nid` is an online node (checked at load, or numa_mem_id()); a NULL
+                // nodemask means no further restriction.
                 unsafe {
                     bindings::alloc_contig_pages_noprof(
                         nr_pages as c_ulong,

@@ -70,8 +70,10 @@ fi
 out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 vm_start=$(date +%s)
-scripts/vm.sh run "$out" "$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" >"$out/console.txt" 2>&1
-log "VM ran for $(($(date +%s) - vm_start)) s; results in $out"
+vm_rc=0
+scripts/vm.sh run "$out" "$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
+	>"$out/console.txt" 2>&1 || vm_rc=$?
+log "VM ran for $(($(date +%s) - vm_start)) s (exit $vm_rc); results in $out"
 
 if [ ! -f "$out/booted" ]; then
 	tail -n 40 "$out/console.txt"
@@ -102,8 +104,11 @@ for ktap in "$out"/*.ktap; do
 	esac
 done
 
-if [ -f "$out/dmesg.txt" ]; then
-	if grep -E 'BUG:|WARNING:|Oops|RIP:|Call Trace:' "$out/dmesg.txt" >"$out/dmesg-bad.txt"; then
+# The guest's dmesg, or its console if it died before writing dmesg out.
+kernel_log="$out/dmesg.txt"
+[ -f "$kernel_log" ] || kernel_log="$out/console.txt"
+if [ -f "$kernel_log" ]; then
+	if grep -E 'BUG:|WARNING:|Oops|RIP:|Call Trace:|Kernel panic' "$kernel_log" >"$out/dmesg-bad.txt"; then
 		sed 's/^/#   /' "$out/dmesg-bad.txt"
 		fail "dmesg is clean of BUG/WARNING/Oops/RIP"
 	else

@@ -25,8 +25,11 @@ need qemu-system-x86_64 "qemu-system-x86"
 [ -f "$KDIR/arch/x86/boot/bzImage" ] || die "no kernel in $KDIR: run 'make kernel'"
 
 # cma= reserves the default CMA area; panic=-1 + oops=panic make a crashed guest
-# exit at once instead of hanging the run until the timeout.
-APPEND="cma=$VM_CMA panic=-1 oops=panic"
+# exit at once instead of hanging the run until the timeout; loglevel=4 puts
+# warnings and worse on the console (vng asks for loglevel=1), so a crash is
+# visible even when the guest cannot write its dmesg out; kunit.* make module
+# KUnit suites run at insmod whatever the kernel's KUNIT_*_ENABLED defaults.
+APPEND="cma=$VM_CMA panic=-1 oops=panic loglevel=4 kunit.enable=1 kunit.autorun=1"
 
 vng_args() {
 	echo --run "$KDIR" --cpus "$VM_CPUS" --memory "$VM_MEMORY" --force-9p --user root \
@@ -61,7 +64,7 @@ run)
 	accel=$(accel_args)
 	log "booting $(basename "$KDIR") (${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
 	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel --append "$APPEND" \
-		--rwdir "$out" --exec "$*" </dev/null
+		--verbose --rwdir "$out" --exec "$*" </dev/null
 	;;
 shell)
 	exec vng $(vng_args) $(accel_args) --append "$APPEND" --rwdir "$PCPBUDDY_TOP"

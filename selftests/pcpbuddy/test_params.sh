@@ -9,7 +9,7 @@ expect_einval() {
 	unload_pool || return 1
 	out=$(insmod "$MODULE" "$@" 2>&1) && { echo "insmod $* succeeded"; return 1; }
 	echo "$out"
-	echo "$out" | grep -q 'Invalid argument' && ! pool_loaded
+	echo "$out" | grep -qE 'Invalid (argument|parameters)' && ! pool_loaded
 }
 
 ktap_print_header
