@@ -22,6 +22,8 @@ extern "C" {
     fn pcpbuddy_glue_cma_available() -> bool;
     fn pcpbuddy_glue_node_online(nid: c_int) -> bool;
     fn pcpbuddy_glue_local_memory_node() -> c_int;
+    fn pcpbuddy_glue_cpu_online(cpu: c_uint) -> bool;
+    fn pcpbuddy_glue_in_task() -> bool;
 }
 
 /// The kernel's `pageblock_order` (a macro in C, so bindgen cannot see it).
@@ -101,4 +103,16 @@ pub(crate) fn local_memory_node() -> i32 {
     // SAFETY: No preconditions; the answer may be stale by the time it is used, which only
     // affects locality.
     unsafe { pcpbuddy_glue_local_memory_node() }
+}
+
+/// Whether `cpu` is online (`cpu_online()` is a macro over a CPU mask).
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    // SAFETY: The C side range-checks `cpu` before it indexes the mask.
+    unsafe { pcpbuddy_glue_cpu_online(cpu) }
+}
+
+/// `in_task()`: process context, not hard or soft interrupt or NMI.
+pub(crate) fn in_task() -> bool {
+    // SAFETY: Reads the preemption count; no preconditions.
+    unsafe { pcpbuddy_glue_in_task() }
 }

@@ -17,6 +17,9 @@ mod api;
 mod chardev;
 mod debugfs;
 mod glue;
+mod hotplug;
+mod pcpcore;
+mod platform;
 mod pool;
 mod reserve;
 mod uapi;
@@ -39,6 +42,22 @@ module! {
             default: -1,
             description: "NUMA node to take memory from, -1 for any (default -1)",
         },
+        ownership: bool {
+            default: true,
+            description: "CPUs own whole pageblocks (false: classic per-CPU batching)",
+        },
+        fragment_recovery: bool {
+            default: true,
+            description: "Refill recovers partly used blocks before claiming free ones",
+        },
+        high: u32 {
+            default: 0,
+            description: "Pages a CPU cache may hold before it is trimmed (0: 4 pageblocks)",
+        },
+        batch: u32 {
+            default: 0,
+            description: "Pages moved per refill or trim (0: 64)",
+        },
     },
 }
 
@@ -49,6 +68,7 @@ struct PcpBuddyModule {
     _misc: MiscDeviceRegistration<chardev::PoolDevice>,
     #[pin]
     _debugfs: debugfs::Tree,
+    _hotplug: hotplug::Hotplug,
     _pool: PublishedPool,
 }
 
@@ -57,7 +77,18 @@ struct PublishedPool;
 
 impl PublishedPool {
     fn new(config: Config) -> Result<Self> {
-        Pool::publish(Pool::new(config)?);
+        let pool = Pool::new(config)?;
+        let mut policy = pool.core().policy();
+        policy.ownership = module_parameters::ownership.value();
+        policy.fragment_recovery = module_parameters::fragment_recovery.value();
+        if module_parameters::high.value() != 0 {
+            policy.high = module_parameters::high.value();
+        }
+        if module_parameters::batch.value() != 0 {
+            policy.batch = module_parameters::batch.value();
+        }
+        pool.core().set_policy(policy).map_err(|_| EINVAL)?;
+        Pool::publish(pool);
         Ok(Self)
     }
 }
@@ -75,7 +106,10 @@ impl Drop for PublishedPool {
 fn config() -> Result<Config> {
     let source_param = glue::source_param();
     let source = SourcePolicy::parse(source_param).inspect_err(|_| {
-        pr_err!("source={:?}: expected auto, cma, contig or pages\n", source_param);
+        pr_err!(
+            "source={:?}: expected auto, cma, contig or pages\n",
+            source_param
+        );
     })?;
     let size_mb = module_parameters::size_mb.value();
     // Shifts and masks, not `/` and `%`: objtool in 7.3 does not know that Rust's
@@ -106,6 +140,7 @@ impl kernel::InPlaceModule for PcpBuddyModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             _pool: PublishedPool::new(config()?)?,
+            _hotplug: hotplug::Hotplug::register()?,
             _debugfs <- debugfs::create(),
             _misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"pcpbuddy" }),
         })

@@ -8,7 +8,8 @@
  *    precedent is drivers/gpu/nova-core/nova_core_exports.c).
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
- *    pfn_to_page(), page_address(), node_online(), numa_mem_id().
+ *    pfn_to_page(), page_address(), node_online(), numa_mem_id(),
+ *    cpu_online(), in_task().
  *  - Call CMA: <linux/cma.h> and <linux/dma-map-ops.h> are not in the
  *    kernel's bindings_helper.h, and an out-of-tree module cannot add them.
  *  - A string module parameter: the Rust module! macro takes integers only.
@@ -57,6 +58,16 @@ bool pcpbuddy_glue_node_online(int nid)
 	return nid >= 0 && nid < MAX_NUMNODES && node_online(nid);
 }
 
+bool pcpbuddy_glue_in_task(void)
+{
+	return in_task();
+}
+
+bool pcpbuddy_glue_cpu_online(unsigned int cpu)
+{
+	return cpu < nr_cpu_ids && cpu_online(cpu);
+}
+
 /* The memory node of this CPU: alloc_contig_pages() needs a real node id. */
 int pcpbuddy_glue_local_memory_node(void)
 {
@@ -86,4 +97,8 @@ bool pcpbuddy_glue_cma_available(void)
 }
 
 /* The in-kernel API, implemented in rust/api.rs. */
+EXPORT_SYMBOL_GPL(pcpbuddy_alloc_pages);
+EXPORT_SYMBOL_GPL(pcpbuddy_free_pages);
+EXPORT_SYMBOL_GPL(pcpbuddy_alloc_pages_bulk);
+EXPORT_SYMBOL_GPL(pcpbuddy_free_pages_bulk);
 EXPORT_SYMBOL_GPL(pcpbuddy_get_info);

@@ -17,6 +17,8 @@ struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn);
 void *pcpbuddy_glue_page_address(const struct page *page);
 bool pcpbuddy_glue_node_online(int nid);
 int pcpbuddy_glue_local_memory_node(void);
+bool pcpbuddy_glue_cpu_online(unsigned int cpu);
+bool pcpbuddy_glue_in_task(void);
 struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
 bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
 bool pcpbuddy_glue_cma_available(void);

@@ -218,7 +218,9 @@ impl Drop for Pageblock {
             }
             // SAFETY: By the type invariant the range came from `alloc_contig_pages` and every
             // page still has the refcount it was handed out with.
-            Source::Contig => unsafe { bindings::free_contig_range(pfn as c_ulong, nr_pages as c_ulong) },
+            Source::Contig => unsafe {
+                bindings::free_contig_range(pfn as c_ulong, nr_pages as c_ulong)
+            },
             Source::Pages => {
                 for i in 0..nr_pages {
                     // SAFETY: `pfn + i` lies in the block we hold, so its `struct page` exists
@@ -288,8 +290,14 @@ mod tests {
     #[test]
     fn source_parameter_parses() {
         assert_eq!(SourcePolicy::parse(c"auto"), Ok(SourcePolicy::Auto));
-        assert_eq!(SourcePolicy::parse(c"pages"), Ok(SourcePolicy::Only(Source::Pages)));
-        assert_eq!(SourcePolicy::parse(c"cma"), Ok(SourcePolicy::Only(Source::Cma)));
+        assert_eq!(
+            SourcePolicy::parse(c"pages"),
+            Ok(SourcePolicy::Only(Source::Pages))
+        );
+        assert_eq!(
+            SourcePolicy::parse(c"cma"),
+            Ok(SourcePolicy::Only(Source::Cma))
+        );
         assert!(SourcePolicy::parse(c"").is_err());
         assert!(SourcePolicy::parse(c"dma").is_err());
     }

@@ -96,6 +96,12 @@ setup_rust() {
 		log "rustup component add rust-src"
 		rustup component add rust-src >&2
 	fi
+	# Miri (for the allocator core's host tests) exists only on nightly; it does not touch
+	# the kernel build, which uses the stable toolchain above.
+	if [ "${HOST_TESTS_MIRI:-1}" != 0 ] && ! cargo +nightly miri --version >/dev/null 2>&1; then
+		log "rustup toolchain install nightly with miri (for the core's host tests)"
+		quietly rustup toolchain install nightly --profile minimal --component miri,rust-src
+	fi
 	if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 		log "cargo install bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
 		cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" >&2

@@ -10,7 +10,7 @@ MODULE=$TOP/pcpbuddy.ko
 CONSUMER=$TOP/selftests/modules/pcpbuddy_consumer.ko
 DEBUGFS=/sys/kernel/debug/pcpbuddy
 DEVICE=/dev/pcpbuddy
-UAPI_TEST=$TOP/selftests/tools/uapi_test
+POOL_TEST=$TOP/selftests/tools/pcpbuddy_test
 
 . "$SELFTESTS/lib/ktap.sh"
 
@@ -29,4 +29,34 @@ unload_pool() {
 
 mount_debugfs() {
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+}
+
+# stat KEY: one value from debugfs "stats" (e.g. stat total.frees_remote).
+stat() { awk -v k="$1:" '$1 == k { print $2 }' "$DEBUGFS/stats"; }
+
+meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+
+# free_kb COUNTER: free memory in kB, measured so that it can be compared before and after.
+#   MemFree: /proc/meminfo's MemFree after dropping clean caches (the page cache filled by
+#     reading test files over 9p would look like memory we took or leaked), plus the pages on
+#     the kernel's per-CPU free lists (/proc/zoneinfo "count:"), which MemFree does not count
+#     and where pages we give back land first.
+#   CmaFree: the default CMA area's pages not held by any cma_alloc() user
+#     (/sys/kernel/mm/cma/<area>/available_pages): exact, whatever the per-CPU lists hold.
+free_kb() {
+	local kb pcp_kb
+	if [ "$1" = CmaFree ]; then
+		echo $(( $(cat /sys/kernel/mm/cma/*/available_pages | head -n1) * 4 ))
+		return
+	fi
+	sync; echo 3 >/proc/sys/vm/drop_caches
+	kb=$(meminfo_kb "$1")
+	pcp_kb=$(awk '$1 == "count:" { n += $2 } END { print n * 4 }' /proc/zoneinfo)
+	echo $((kb + pcp_kb))
+}
+
+# verify_clean: the pool's invariant checker finds nothing (the pool must be idle).
+verify_clean() {
+	cat "$DEBUGFS/verify"
+	[ "$(grep -c ': ok$' "$DEBUGFS/verify")" = 2 ]
 }

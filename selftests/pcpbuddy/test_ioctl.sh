@@ -7,7 +7,7 @@ ktap_print_header
 ktap_set_plan 3
 pool_loaded || load_pool || ktap_exit_fail_msg "cannot load $MODULE"
 
-ktap_test_result "ioctl INFO answers with sane values" "$UAPI_TEST" info
-ktap_test_result "unknown or mis-sized ioctl gives ENOTTY" "$UAPI_TEST" enotty
-ktap_test_result "ioctl to a bad pointer gives EFAULT" "$UAPI_TEST" efault
+ktap_test_result "ioctl INFO answers with sane values" "$POOL_TEST" info
+ktap_test_result "unknown or mis-sized ioctl gives ENOTTY" "$POOL_TEST" enotty
+ktap_test_result "ioctl to a bad pointer gives EFAULT" "$POOL_TEST" efault
 ktap_finished

@@ -3,7 +3,7 @@
 # The module's Rust KUnit suites ran at load: re-emit each case as a KTAP line.
 . "$(dirname "$0")/../lib/pcpbuddy.sh"
 
-SUITES="pcpbuddy_reserve"
+SUITES="pcpbuddy_reserve pcpbuddy_pool"
 
 ktap_print_header
 mount_debugfs

@@ -3,23 +3,10 @@
 # The pool reserves size_mb from the source asked for, and gives all of it back at unload.
 . "$(dirname "$0")/../lib/pcpbuddy.sh"
 
-meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 nr_blocks() { tail -n +2 "$DEBUGFS/blocks" | wc -l; }
 
-# free_kb COUNTER: /proc/meminfo's COUNTER after dropping clean caches, so that the page cache
-# filled by reading test files over 9p does not look like memory we took or leaked. For
-# MemFree, add the pages sitting on the kernel's per-CPU free lists (/proc/zoneinfo "count:"):
-# MemFree does not count them, and pages we give back land there first.
-free_kb() {
-	local kb pcp_kb=0
-	sync; echo 3 >/proc/sys/vm/drop_caches
-	kb=$(meminfo_kb "$1")
-	[ "$1" = MemFree ] && pcp_kb=$(awk '$1 == "count:" { n += $2 } END { print n * 4 }' /proc/zoneinfo)
-	echo $((kb + pcp_kb))
-}
-
 # reserve_round_trip SOURCE MB COUNTER: load with source=SOURCE size_mb=MB; check the block
-# count and sources and that COUNTER (MemFree or CmaFree) dropped by most of MB (cma_alloc and
+# count and sources and that COUNTER (see free_kb) dropped by most of MB (cma_alloc and
 # alloc_contig_pages migrate pages that were in use out of the range, which moves the counter
 # by less than MB); unload, and check that COUNTER came back to within 1 MiB.
 reserve_round_trip() {
@@ -74,7 +61,7 @@ ktap_print_header
 ktap_set_plan 6
 mount_debugfs
 
-ktap_test_result "source=cma reserves and returns 64 MiB (CmaFree)" reserve_round_trip cma 64 CmaFree
+ktap_test_result "source=cma reserves and returns 64 MiB (CMA available_pages)" reserve_round_trip cma 64 CmaFree
 ktap_test_result "source=contig reserves and returns 64 MiB (MemFree)" reserve_round_trip contig 64 MemFree
 ktap_test_result "source=pages reserves and returns 64 MiB (MemFree)" reserve_round_trip pages 64 MemFree
 ktap_test_result "source=cma larger than the CMA area fails with ENOMEM" \

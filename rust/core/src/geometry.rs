@@ -1,0 +1,125 @@
+//! Pool geometry: the pageblock order, the number of blocks, and the arithmetic
+//! between page indices and (block, offset) pairs.
+//!
+//! A page index is pool-relative: `block << block_order | offset`. The kernel
+//! glue maps it to a pfn through its own per-block base-pfn table (blocks may be
+//! scattered in physical memory).
+
+/// Largest supported pageblock order (`pageblock_order` is 9 on x86-64).
+pub const MAX_BLOCK_ORDER: u32 = 10;
+
+/// Number of buddy orders at the largest block order (`0..=MAX_BLOCK_ORDER`).
+pub const NR_ORDERS: usize = MAX_BLOCK_ORDER as usize + 1;
+
+/// Pool-relative page index: `block << block_order | offset`.
+pub type PageIndex = usize;
+
+/// Map fields (one per page, two bits each) stored in one map word.
+pub(crate) const FIELDS_PER_WORD: usize = 32;
+
+/// Shape of a pool: block order and number of blocks.
+///
+/// # Invariants
+///
+/// `1 <= block_order <= MAX_BLOCK_ORDER`, `nr_blocks >= 1`, and every page
+/// index of the pool fits in a `u32` (`nr_blocks << block_order <= u32::MAX`),
+/// so that page indices can be stored in 32-bit slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    block_order: u32,
+    nr_blocks: usize,
+}
+
+impl Geometry {
+    /// Checks and creates a geometry; `None` if it breaks the invariants.
+    pub const fn new(block_order: u32, nr_blocks: usize) -> Option<Self> {
+        if block_order == 0 || block_order > MAX_BLOCK_ORDER || nr_blocks == 0 {
+            return None;
+        }
+        let max_blocks = (u32::MAX as usize) >> block_order;
+        if nr_blocks > max_blocks {
+            return None;
+        }
+        // INVARIANT: checked above.
+        Some(Self {
+            block_order,
+            nr_blocks,
+        })
+    }
+
+    /// The pageblock order `P`: a block has `2^P` pages and buddy orders `0..=P`.
+    pub const fn block_order(&self) -> u32 {
+        self.block_order
+    }
+
+    /// Pages per block (`2^P`).
+    pub const fn block_pages(&self) -> usize {
+        1 << self.block_order
+    }
+
+    /// Number of blocks in the pool.
+    pub const fn nr_blocks(&self) -> usize {
+        self.nr_blocks
+    }
+
+    /// Number of pages in the pool.
+    pub const fn total_pages(&self) -> usize {
+        self.nr_blocks << self.block_order
+    }
+
+    /// Map words (`MapWord`) each block needs: two bits per page, at least one word.
+    pub const fn map_words_per_block(&self) -> usize {
+        let words = (2 << self.block_order) / 64;
+        if words == 0 {
+            1
+        } else {
+            words
+        }
+    }
+
+    /// Length of the map-word array the platform must supply.
+    pub const fn map_words(&self) -> usize {
+        self.map_words_per_block() * self.nr_blocks
+    }
+
+    /// Block index of a page index, `None` if the page is outside the pool.
+    pub const fn block_of(&self, page: PageIndex) -> Option<usize> {
+        let block = page >> self.block_order;
+        if block < self.nr_blocks {
+            Some(block)
+        } else {
+            None
+        }
+    }
+
+    /// Offset of a page inside its block.
+    pub(crate) const fn offset_of(&self, page: PageIndex) -> usize {
+        page & (self.block_pages() - 1)
+    }
+
+    /// First page index of a block.
+    pub const fn first_page(&self, block: usize) -> PageIndex {
+        block << self.block_order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_limits() {
+        assert!(Geometry::new(0, 1).is_none());
+        assert!(Geometry::new(11, 1).is_none());
+        assert!(Geometry::new(9, 0).is_none());
+        assert!(Geometry::new(9, (u32::MAX as usize >> 9) + 1).is_none());
+        let g = Geometry::new(9, 4).unwrap();
+        assert_eq!(g.block_pages(), 512);
+        assert_eq!(g.map_words_per_block(), 16);
+        assert_eq!(Geometry::new(3, 1).unwrap().map_words_per_block(), 1);
+        assert_eq!(Geometry::new(10, 1).unwrap().map_words_per_block(), 32);
+        assert_eq!(g.block_of(4 * 512), None);
+        assert_eq!(g.block_of(3 * 512 + 7), Some(3));
+        assert_eq!(g.offset_of(3 * 512 + 7), 7);
+    }
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcpbuddy_test: drives /dev/pcpbuddy from user space for the selftests. It is
+ * built against include/uapi/linux/pcpbuddy.h, so the ABI is checked from C.
+ *
+ * Each subcommand exits 0 on success; on failure one line on stderr says what
+ * was wrong. Numbers it measures go to stdout as "key value" lines.
+ *
+ *   info                  PCPBUDDY_IOC_INFO answers with sane values
+ *   enotty | efault       unknown/mis-sized commands, bad pointers
+ *   orders                alloc + fill + check + free every order, on every online CPU
+ *   badinput              every invalid field gives EINVAL and changes nothing
+ *   exhaust CPU ORDER     allocate on CPU until ENOMEM; print "allocated N"; free all
+ *   warm CPU N            allocate N order-0 pages on CPU and free them there (fills its cache)
+ *   remote ACPU FCPU N    allocate N order-0 pages on ACPU, free them on FCPU
+ *   fragment CPU          leave one page allocated in a block, drain CPU, free it, allocate again
+ *   hold N                allocate N order-0 pages, print "held", sleep until killed
+ *   stress SECONDS        random orders, random CPUs (including remote frees) until time is up
+ *   verify                PCPBUDDY_IOC_VERIFY
+ *   drain CPU             PCPBUDDY_IOC_DRAIN (-1: all)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/pcpbuddy.h>
+
+#define DEVICE "/dev/pcpbuddy"
+
+static int fd;
+static struct pcpbuddy_info info;
+
+#include <stdarg.h>
+
+static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("pcpbuddy_test: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static int cpu_online(int cpu)
+{
+	char path[64], c = '0';
+	FILE *f;
+
+	if (cpu == 0)
+		return 1;
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fread(&c, 1, 1, f) != 1)
+		c = '0';
+	fclose(f);
+	return c == '1';
+}
+
+static int try_alloc(unsigned int order, int cpu, unsigned int flags, struct pcpbuddy_alloc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->order = order;
+	a->cpu = cpu;
+	a->flags = flags;
+	return ioctl(fd, PCPBUDDY_IOC_ALLOC, a) ? -errno : 0;
+}
+
+static struct pcpbuddy_alloc alloc_or_die(unsigned int order, int cpu, unsigned int flags)
+{
+	struct pcpbuddy_alloc a;
+	int ret = try_alloc(order, cpu, flags, &a);
+
+	if (ret)
+		fail("alloc order %u cpu %d: %s", order, cpu, strerror(-ret));
+	return a;
+}
+
+static int try_free(unsigned int handle, int cpu, unsigned int order, unsigned int flags)
+{
+	struct pcpbuddy_free f = { .handle = handle, .cpu = cpu, .order = order, .flags = flags };
+
+	return ioctl(fd, PCPBUDDY_IOC_FREE, &f) ? -errno : 0;
+}
+
+static void free_or_die(unsigned int handle, int cpu, unsigned int order, unsigned int flags)
+{
+	int ret = try_free(handle, cpu, order, flags);
+
+	if (ret)
+		fail("free handle %u cpu %d order %u: %s", handle, cpu, order, strerror(-ret));
+}
+
+static void expect(int got, int want, const char *what)
+{
+	if (got != want)
+		fail("%s: got %d (%s), want %d (%s)", what, got, strerror(-got), want, strerror(-want));
+}
+
+static void verify_or_die(void)
+{
+	if (ioctl(fd, PCPBUDDY_IOC_VERIFY))
+		fail("PCPBUDDY_IOC_VERIFY: %s", strerror(errno));
+}
+
+static void drain(int cpu)
+{
+	if (ioctl(fd, PCPBUDDY_IOC_DRAIN, &cpu))
+		fail("PCPBUDDY_IOC_DRAIN %d: %s", cpu, strerror(errno));
+}
+
+static void refresh_info(void)
+{
+	if (ioctl(fd, PCPBUDDY_IOC_INFO, &info))
+		fail("PCPBUDDY_IOC_INFO: %s", strerror(errno));
+}
+
+static int cmd_info(void)
+{
+	printf("abi_version %u\nblock_order %u\npage_size %u\nnr_cpu_ids %u\nsource %u\nnode %d\n"
+	       "size_bytes %llu\nnr_pages %llu\noutstanding_pages %llu\nmetadata_bytes %llu\n",
+	       info.abi_version, info.block_order, info.page_size, info.nr_cpu_ids, info.source,
+	       info.node, (unsigned long long)info.size_bytes, (unsigned long long)info.nr_pages,
+	       (unsigned long long)info.outstanding_pages, (unsigned long long)info.metadata_bytes);
+	if (info.abi_version != PCPBUDDY_ABI_VERSION)
+		fail("abi_version %u, want %u", info.abi_version, PCPBUDDY_ABI_VERSION);
+	if (info.block_order < 1 || info.block_order > 10)
+		fail("block_order %u out of range", info.block_order);
+	if (info.page_size != (unsigned int)getpagesize())
+		fail("page_size is not the system page size");
+	if (info.nr_cpu_ids < 1 || info.nr_pages != info.size_bytes / info.page_size)
+		fail("nr_cpu_ids or nr_pages wrong");
+	return 0;
+}
+
+static int cmd_orders(void)
+{
+	for (int cpu = 0; cpu < (int)info.nr_cpu_ids; cpu++) {
+		if (!cpu_online(cpu))
+			continue;
+		for (unsigned int order = 0; order <= info.block_order; order++) {
+			struct pcpbuddy_alloc a = alloc_or_die(order, cpu, PCPBUDDY_ALLOC_FILL);
+
+			if (a.pfn & ((1ULL << order) - 1))
+				fail("order %u allocation at pfn %#llx is misaligned", order,
+				     (unsigned long long)a.pfn);
+			free_or_die(a.handle, cpu, order, PCPBUDDY_FREE_CHECK);
+		}
+	}
+	verify_or_die();
+	return 0;
+}
+
+static int cmd_badinput(void)
+{
+	struct pcpbuddy_alloc a, b;
+	struct pcpbuddy_policy p, saved;
+	int minus2 = -2, big = 4096;
+
+	expect(try_alloc(info.block_order + 1, -1, 0, &a), -EINVAL, "order above block_order");
+	expect(try_alloc(~0U, -1, 0, &a), -EINVAL, "order ~0");
+	expect(try_alloc(0, -2, 0, &a), -EINVAL, "cpu -2");
+	expect(try_alloc(0, 4096, 0, &a), -EINVAL, "cpu 4096");
+	expect(try_alloc(0, -1, 0x80, &a), -EINVAL, "unknown alloc flag");
+	expect(try_free(12345, -1, 0, 0), -EINVAL, "free of a handle never given");
+
+	a = alloc_or_die(1, -1, PCPBUDDY_ALLOC_FILL);
+	expect(try_free(a.handle, -1, 0, 0), -EINVAL, "free with a smaller order");
+	expect(try_free(a.handle, -1, 2, 0), -EINVAL, "free with a larger order");
+	expect(try_free(a.handle, -1, 1, 0x80), -EINVAL, "unknown free flag");
+	expect(try_free(a.handle, 4096, 1, 0), -EINVAL, "free on cpu 4096");
+	verify_or_die();
+	/* The handle survived all of that: the right free still works, once. */
+	free_or_die(a.handle, -1, 1, PCPBUDDY_FREE_CHECK);
+	expect(try_free(a.handle, -1, 1, 0), -EINVAL, "second free of a handle");
+	/* A freed handle's slot is reused; the old number then names the new pages. */
+	b = alloc_or_die(0, -1, 0);
+	free_or_die(b.handle, -1, 0, 0);
+
+	if (ioctl(fd, PCPBUDDY_IOC_GET_POLICY, &saved))
+		fail("GET_POLICY: %s", strerror(errno));
+	p = saved;
+	p.batch = 0;
+	expect(ioctl(fd, PCPBUDDY_IOC_SET_POLICY, &p) ? -errno : 0, -EINVAL, "policy batch 0");
+	p = saved;
+	p.ownership = 2;
+	expect(ioctl(fd, PCPBUDDY_IOC_SET_POLICY, &p) ? -errno : 0, -EINVAL, "policy ownership 2");
+	if (ioctl(fd, PCPBUDDY_IOC_GET_POLICY, &p) || memcmp(&p, &saved, sizeof(p)))
+		fail("a refused SET_POLICY changed the policy");
+	expect(ioctl(fd, PCPBUDDY_IOC_DRAIN, &minus2) ? -errno : 0, -EINVAL, "drain cpu -2");
+	expect(ioctl(fd, PCPBUDDY_IOC_DRAIN, &big) ? -errno : 0, -EINVAL, "drain cpu 4096");
+	expect(ioctl(fd, PCPBUDDY_IOC_ALLOC, (void *)16) ? -errno : 0, -EFAULT, "alloc to a bad pointer");
+	expect(ioctl(fd, PCPBUDDY_IOC_FREE, (void *)16) ? -errno : 0, -EFAULT, "free from a bad pointer");
+	verify_or_die();
+	return 0;
+}
+
+/* Allocates on cpu until ENOMEM; returns the handles (count in *n). */
+static unsigned int *alloc_all(int cpu, unsigned int order, unsigned long *n)
+{
+	unsigned long cap = (info.nr_pages >> order) + 1, i = 0;
+	unsigned int *handles = calloc(cap, sizeof(*handles));
+	struct pcpbuddy_alloc a;
+	int ret;
+
+	if (!handles)
+		fail("out of memory");
+	while ((ret = try_alloc(order, cpu, 0, &a)) == 0) {
+		if (i == cap)
+			fail("allocated more than the pool holds");
+		handles[i++] = a.handle;
+	}
+	expect(ret, -ENOMEM, "allocation past the end of the pool");
+	*n = i;
+	return handles;
+}
+
+static int cmd_exhaust(int cpu, unsigned int order)
+{
+	unsigned long n;
+	unsigned int *handles = alloc_all(cpu, order, &n);
+
+	printf("allocated %lu\n", n);
+	refresh_info();
+	printf("outstanding %llu\n", (unsigned long long)info.outstanding_pages);
+	for (unsigned long i = 0; i < n; i++)
+		free_or_die(handles[i], cpu, order, 0);
+	free(handles);
+	verify_or_die();
+	if (n << order != info.nr_pages)
+		fail("allocated %lu pages of %llu from cpu %d", n << order,
+		     (unsigned long long)info.nr_pages, cpu);
+	return 0;
+}
+
+static int cmd_warm(int cpu, unsigned long n)
+{
+	unsigned int *handles = calloc(n, sizeof(*handles));
+
+	for (unsigned long i = 0; i < n; i++)
+		handles[i] = alloc_or_die(0, cpu, 0).handle;
+	for (unsigned long i = 0; i < n; i++)
+		free_or_die(handles[i], cpu, 0, 0);
+	free(handles);
+	return 0;
+}
+
+static int cmd_remote(int acpu, int fcpu, unsigned long n)
+{
+	unsigned int *handles = calloc(n, sizeof(*handles));
+
+	for (unsigned long i = 0; i < n; i++)
+		handles[i] = alloc_or_die(0, acpu, PCPBUDDY_ALLOC_FILL).handle;
+	for (unsigned long i = 0; i < n; i++)
+		free_or_die(handles[i], fcpu, 0, PCPBUDDY_FREE_CHECK);
+	free(handles);
+	return 0;
+}
+
+static int cmd_fragment(int cpu)
+{
+	struct pcpbuddy_alloc a = alloc_or_die(0, cpu, 0);
+
+	drain(cpu);	/* the block, partly used, becomes a fragment */
+	free_or_die(a.handle, cpu, 0, 0);
+	a = alloc_or_die(0, cpu, 0);	/* refill recovers the fragment first */
+	free_or_die(a.handle, cpu, 0, 0);
+	verify_or_die();
+	return 0;
+}
+
+static int cmd_hold(unsigned long n)
+{
+	for (unsigned long i = 0; i < n; i++)
+		alloc_or_die(0, -1, 0);
+	printf("held\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int cmd_stress(int seconds)
+{
+	enum { SLOTS = 256 };
+	struct { unsigned int handle, order; int live; } slot[SLOTS] = {};
+	time_t end = time(NULL) + seconds;
+	unsigned long ops = 0, enomem = 0;
+
+	srand(getpid());
+	while (time(NULL) < end) {
+		for (int k = 0; k < 1000; k++, ops++) {
+			int s = rand() % SLOTS, cpu = rand() % (int)info.nr_cpu_ids;
+
+			if (!cpu_online(cpu))
+				cpu = -1;
+			if (slot[s].live) {
+				int ret = try_free(slot[s].handle, cpu, slot[s].order, 0);
+
+				/* The chosen CPU may have gone offline since the check. */
+				if (ret == -EINVAL && cpu != -1)
+					ret = try_free(slot[s].handle, -1, slot[s].order, 0);
+				expect(ret, 0, "stress free");
+				slot[s].live = 0;
+			} else {
+				struct pcpbuddy_alloc a;
+				unsigned int order = rand() % 4 ? 0 : rand() % (info.block_order + 1);
+				int ret = try_alloc(order, cpu, 0, &a);
+
+				if (ret == -EINVAL && cpu != -1)
+					ret = try_alloc(order, -1, 0, &a);
+				if (ret == -ENOMEM) {
+					enomem++;
+					continue;
+				}
+				expect(ret, 0, "stress alloc");
+				slot[s].handle = a.handle;
+				slot[s].order = order;
+				slot[s].live = 1;
+			}
+		}
+	}
+	for (int s = 0; s < SLOTS; s++)
+		if (slot[s].live)
+			free_or_die(slot[s].handle, -1, slot[s].order, 0);
+	printf("ops %lu\nenomem %lu\n", ops, enomem);
+	return 0;
+}
+
+static int argc_;
+static char **argv_;
+
+/* The i-th command-line argument as a number. */
+static long arg(int i)
+{
+	if (i >= argc_)
+		fail("%s: missing argument %d", argv_[1], i - 1);
+	return strtol(argv_[i], NULL, 0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	argc_ = argc;
+	argv_ = argv;
+	fd = open(DEVICE, O_RDWR);
+	if (fd < 0)
+		fail("open " DEVICE ": %s", strerror(errno));
+	refresh_info();
+	if (!strcmp(cmd, "info"))
+		return cmd_info();
+	if (!strcmp(cmd, "enotty")) {
+		expect(ioctl(fd, _IO(PCPBUDDY_IOC_MAGIC, 0x7f)) ? -errno : 0, -ENOTTY, "unknown command");
+		expect(ioctl(fd, _IOR(PCPBUDDY_IOC_MAGIC, 0x00, int), &info) ? -errno : 0, -ENOTTY,
+		       "INFO with a wrong size");
+		return 0;
+	}
+	if (!strcmp(cmd, "efault")) {
+		expect(ioctl(fd, PCPBUDDY_IOC_INFO, (void *)16) ? -errno : 0, -EFAULT, "INFO to a bad pointer");
+		return 0;
+	}
+	if (!strcmp(cmd, "orders"))
+		return cmd_orders();
+	if (!strcmp(cmd, "badinput"))
+		return cmd_badinput();
+	if (!strcmp(cmd, "exhaust"))
+		return cmd_exhaust(arg(2), arg(3));
+	if (!strcmp(cmd, "warm"))
+		return cmd_warm(arg(2), arg(3));
+	if (!strcmp(cmd, "remote"))
+		return cmd_remote(arg(2), arg(3), arg(4));
+	if (!strcmp(cmd, "fragment"))
+		return cmd_fragment(arg(2));
+	if (!strcmp(cmd, "hold"))
+		return cmd_hold(arg(2));
+	if (!strcmp(cmd, "stress"))
+		return cmd_stress(arg(2));
+	if (!strcmp(cmd, "verify")) {
+		verify_or_die();
+		return 0;
+	}
+	if (!strcmp(cmd, "drain")) {
+		drain(arg(2));
+		return 0;
+	}
+	fail("unknown subcommand '%s' (see the comment at the top of pcpbuddy_test.c)", cmd);
+}
