@@ -43,6 +43,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::Mutex,
+    transmute::AsBytes,
     uaccess::{UserSlice, UserSliceReader, UserSliceWriter},
 };
 
@@ -122,6 +123,7 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_SET_POLICY => set_policy(pool, user.reader())?,
             uapi::IOC_VERIFY => pool.core().verify().map_err(|_| EUCLEAN)?,
             uapi::IOC_DRAIN => drain(pool, user.reader())?,
+            uapi::IOC_BENCH => bench(pool, user)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -276,4 +278,22 @@ fn drain(pool: &Pool, mut reader: UserSliceReader) -> Result {
     }
     pool.core().drain_cpu(cpu_arg(cpu)?);
     Ok(())
+}
+
+fn bench(pool: &Pool, user: UserSlice) -> Result {
+    let (mut reader, mut writer) = user.reader_writer();
+    // 5 KiB: on the heap, not on the kernel stack.
+    let mut req = KBox::<uapi::Bench>::new_uninit(GFP_KERNEL)?;
+    // SAFETY: Zeroes are a valid `Bench` (integers only).
+    let mut req = unsafe {
+        req.as_mut_ptr().write_bytes(0, 1);
+        req.assume_init()
+    };
+    reader.read_slice(req.as_bytes_mut())?;
+    let result = crate::bench::run(pool, &mut req);
+    // The results are written back even for EINTR: what ran before the signal is valid.
+    if result.is_ok() || result == Err(EINTR) {
+        writer.write_slice(req.as_bytes())?;
+    }
+    result
 }

@@ -5,6 +5,7 @@
 //! The C side exists only for what Rust cannot reach from an out-of-tree module in Linux 7.3
 //! (see the comment at the top of `pcpbuddy_glue.c`). Everything here is a thin, safe wrapper.
 
+use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
 
 // `struct page` contains a zero-length array, which makes `improper_ctypes` complain about
@@ -24,6 +25,13 @@ extern "C" {
     fn pcpbuddy_glue_local_memory_node() -> c_int;
     fn pcpbuddy_glue_cpu_online(cpu: c_uint) -> bool;
     fn pcpbuddy_glue_in_task() -> bool;
+    fn pcpbuddy_glue_kthread_on_cpu(
+        f: unsafe extern "C" fn(*mut c_void) -> c_int,
+        data: *mut c_void,
+        cpu: c_uint,
+    ) -> *mut bindings::task_struct;
+    fn pcpbuddy_glue_kthread_stop(t: *mut bindings::task_struct) -> c_int;
+    fn pcpbuddy_glue_cond_resched();
 }
 
 /// The kernel's `pageblock_order` (a macro in C, so bindgen cannot see it).
@@ -115,4 +123,34 @@ pub(crate) fn cpu_online(cpu: u32) -> bool {
 pub(crate) fn in_task() -> bool {
     // SAFETY: Reads the preemption count; no preconditions.
     unsafe { pcpbuddy_glue_in_task() }
+}
+
+/// A kthread bound to `cpu` and running `f(data)`; stop it with [`kthread_stop`].
+///
+/// # Safety
+///
+/// `data` must stay valid for `f` until [`kthread_stop`] has returned for the thread.
+pub(crate) unsafe fn kthread_on_cpu(
+    f: unsafe extern "C" fn(*mut c_void) -> c_int,
+    data: *mut c_void,
+    cpu: u32,
+) -> Option<NonNull<bindings::task_struct>> {
+    // SAFETY: The caller keeps `data` valid for the thread's lifetime.
+    NonNull::new(unsafe { pcpbuddy_glue_kthread_on_cpu(f, data, cpu) })
+}
+
+/// Waits for a thread from [`kthread_on_cpu`] to end; returns its exit code.
+///
+/// # Safety
+///
+/// `t` comes from [`kthread_on_cpu`] and is stopped only once.
+pub(crate) unsafe fn kthread_stop(t: NonNull<bindings::task_struct>) -> i32 {
+    // SAFETY: The C side holds a reference on `t` until this call, which drops it.
+    unsafe { pcpbuddy_glue_kthread_stop(t.as_ptr()) }
+}
+
+/// `cond_resched()`: lets the scheduler run something else if it wants to.
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context by the benchmark threads; no preconditions.
+    unsafe { pcpbuddy_glue_cond_resched() }
 }

@@ -14,6 +14,7 @@ use kernel::{
 };
 
 mod api;
+mod bench;
 mod chardev;
 mod debugfs;
 mod glue;

@@ -9,7 +9,7 @@
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
  *    pfn_to_page(), page_address(), node_online(), numa_mem_id(),
- *    cpu_online(), in_task().
+ *    cpu_online(), in_task(), cond_resched(), get_task_struct().
  *  - Call CMA: <linux/cma.h> and <linux/dma-map-ops.h> are not in the
  *    kernel's bindings_helper.h, and an out-of-tree module cannot add them.
  *  - A string module parameter: the Rust module! macro takes integers only.
@@ -17,6 +17,7 @@
 #include <linux/cma.h>
 #include <linux/dma-map-ops.h>
 #include <linux/export.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pageblock-flags.h>
@@ -94,6 +95,34 @@ bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order)
 bool pcpbuddy_glue_cma_available(void)
 {
 	return dev_get_cma_area(NULL) != NULL;
+}
+
+/*
+ * A kthread bound to @cpu running @fn(@data), already woken. The caller holds a
+ * reference on it (get_task_struct), so that pcpbuddy_glue_kthread_stop() is
+ * safe even after @fn returned. kthread_create_on_cpu() is a function but
+ * get_task_struct() is inline, and the pair must not be split.
+ */
+struct task_struct *pcpbuddy_glue_kthread_on_cpu(int (*fn)(void *), void *data, unsigned int cpu)
+{
+	struct task_struct *t = kthread_create_on_cpu(fn, data, cpu, "pcpbuddy_bench/%u");
+
+	if (IS_ERR(t))
+		return NULL;
+	get_task_struct(t);
+	wake_up_process(t);
+	return t;
+}
+
+/* Waits for a thread from pcpbuddy_glue_kthread_on_cpu() and drops the reference. */
+int pcpbuddy_glue_kthread_stop(struct task_struct *t)
+{
+	return kthread_stop_put(t);
+}
+
+void pcpbuddy_glue_cond_resched(void)
+{
+	cond_resched();
 }
 
 /* The in-kernel API, implemented in rust/api.rs. */

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct page;
+struct task_struct;
 
 const char *pcpbuddy_glue_source_param(void);
 unsigned int pcpbuddy_glue_pageblock_order(void);
@@ -19,6 +20,9 @@ bool pcpbuddy_glue_node_online(int nid);
 int pcpbuddy_glue_local_memory_node(void);
 bool pcpbuddy_glue_cpu_online(unsigned int cpu);
 bool pcpbuddy_glue_in_task(void);
+struct task_struct *pcpbuddy_glue_kthread_on_cpu(int (*fn)(void *), void *data, unsigned int cpu);
+int pcpbuddy_glue_kthread_stop(struct task_struct *t);
+void pcpbuddy_glue_cond_resched(void);
 struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
 bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
 bool pcpbuddy_glue_cma_available(void);

@@ -87,6 +87,95 @@ abi_struct!(
     }
 );
 
+abi_struct!(
+    /// `struct pcpbuddy_bench_cpu`.
+    BenchCpu, 64, {
+        cpu: u32,
+        role: u32,
+        allocs: u64,
+        frees: u64,
+        alloc_ns: u64,
+        free_ns: u64,
+        total_ns: u64,
+        failures: u64,
+        reserved: u64,
+    }
+);
+
+/// `PCPBUDDY_BENCH_ROLE_ALLOC`.
+pub(crate) const BENCH_ROLE_ALLOC: u32 = 1 << 0;
+/// `PCPBUDDY_BENCH_ROLE_FREE`.
+pub(crate) const BENCH_ROLE_FREE: u32 = 1 << 1;
+
+abi_struct!(
+    /// `struct pcpbuddy_bench_counters`.
+    BenchCounters, 144, {
+        global_locks: u64,
+        refill_recover: u64,
+        refill_claim: u64,
+        refill_degrade: u64,
+        frees_local: u64,
+        frees_remote: u64,
+        frees_loose: u64,
+        absorbs: u64,
+        merges_local: u64,
+        merges_global: u64,
+        drains: u64,
+        trims: u64,
+        reclaims: u64,
+        blocks_claimed: u64,
+        blocks_returned: u64,
+        fragments_created: u64,
+        fragments_recovered: u64,
+        fallbacks: u64,
+    }
+);
+
+abi_struct!(
+    /// `struct pcpbuddy_bench_sample`.
+    BenchSample, 32, {
+        ns: u64,
+        free_pages: u32,
+        free_blocks: u32,
+        owned_blocks: u32,
+        fragment_blocks: u32,
+        shared_blocks: u32,
+        unusable_max_milli: u32,
+    }
+);
+
+/// `PCPBUDDY_BENCH_MAX_CPUS`.
+pub(crate) const BENCH_MAX_CPUS: usize = 64;
+/// `PCPBUDDY_BENCH_MAX_SAMPLES`.
+pub(crate) const BENCH_MAX_SAMPLES: usize = 32;
+
+/// `struct pcpbuddy_bench`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Bench {
+    pub(crate) pattern: u32,
+    pub(crate) backend: u32,
+    pub(crate) order: u32,
+    pub(crate) batch: u32,
+    pub(crate) alloc_cpus: u64,
+    pub(crate) free_cpus: u64,
+    pub(crate) ops: u64,
+    pub(crate) seed: u32,
+    pub(crate) flags: u32,
+    pub(crate) elapsed_ns: u64,
+    pub(crate) nr_cpus: u32,
+    pub(crate) nr_samples: u32,
+    pub(crate) counters: BenchCounters,
+    pub(crate) cpus: [BenchCpu; BENCH_MAX_CPUS],
+    pub(crate) samples: [BenchSample; BENCH_MAX_SAMPLES],
+}
+const _: () = assert!(core::mem::size_of::<Bench>() == 5328);
+// SAFETY: `repr(C)`, integer fields and arrays of padding-free integer structures only; the
+// size assertion above shows that there is no padding.
+unsafe impl AsBytes for Bench {}
+// SAFETY: Every bit pattern is valid for a structure of integers.
+unsafe impl FromBytes for Bench {}
+
 /// `PCPBUDDY_IOC_INFO`.
 pub(crate) const IOC_INFO: u32 = _IOR::<Info>(IOC_MAGIC, 0x00);
 /// `PCPBUDDY_IOC_ALLOC`.
@@ -101,3 +190,5 @@ pub(crate) const IOC_SET_POLICY: u32 = _IOW::<Policy>(IOC_MAGIC, 0x04);
 pub(crate) const IOC_VERIFY: u32 = _IO(IOC_MAGIC, 0x05);
 /// `PCPBUDDY_IOC_DRAIN`.
 pub(crate) const IOC_DRAIN: u32 = _IOW::<i32>(IOC_MAGIC, 0x06);
+/// `PCPBUDDY_IOC_BENCH`.
+pub(crate) const IOC_BENCH: u32 = _IOWR::<Bench>(IOC_MAGIC, 0x07);

@@ -16,6 +16,11 @@
  *   fragment CPU          leave one page allocated in a block, drain CPU, free it, allocate again
  *   hold N                allocate N order-0 pages, print "held", sleep until killed
  *   stress SECONDS        random orders, random CPUs (including remote frees) until time is up
+ *   bench P B ORDER OPS ALLOC_MASK FREE_MASK BATCH
+ *                         one PCPBUDDY_IOC_BENCH run (P, B: numbers of the uapi enums); checks
+ *                         that the results are well formed and the pool idle and clean after
+ *   benchbad              invalid benchmark parameters give EINVAL
+ *   benchcancel           a long run interrupted by a signal returns EINTR, pool clean after
  *   verify                PCPBUDDY_IOC_VERIFY
  *   drain CPU             PCPBUDDY_IOC_DRAIN (-1: all)
  */
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/pcpbuddy.h>
@@ -335,15 +341,148 @@ static int cmd_stress(int seconds)
 	return 0;
 }
 
+static int bench(struct pcpbuddy_bench *b)
+{
+	return ioctl(fd, PCPBUDDY_IOC_BENCH, b) ? -errno : 0;
+}
+
+static struct pcpbuddy_bench bench_req(unsigned int p, unsigned int be, unsigned int order,
+				       unsigned long long ops, unsigned long long amask,
+				       unsigned long long fmask, unsigned int batch)
+{
+	struct pcpbuddy_bench b;
+
+	memset(&b, 0, sizeof(b));
+	b.pattern = p;
+	b.backend = be;
+	b.order = order;
+	b.ops = ops;
+	b.alloc_cpus = amask;
+	b.free_cpus = fmask;
+	b.batch = batch;
+	b.seed = 42;
+	return b;
+}
+
+static int cmd_bench(struct pcpbuddy_bench b)
+{
+	unsigned long long allocs = 0, frees = 0;
+	int ret = bench(&b);
+
+	if (ret)
+		fail("bench pattern %u backend %u order %u: %s", b.pattern, b.backend, b.order,
+		     strerror(-ret));
+	printf("elapsed_ns %llu nr_cpus %u nr_samples %u global_locks %llu frees_remote %llu\n",
+	       (unsigned long long)b.elapsed_ns, b.nr_cpus, b.nr_samples,
+	       (unsigned long long)b.counters.global_locks,
+	       (unsigned long long)b.counters.frees_remote);
+	if (b.nr_cpus < 1 || b.nr_cpus > PCPBUDDY_BENCH_MAX_CPUS || b.elapsed_ns == 0)
+		fail("nr_cpus %u or elapsed_ns %llu out of range", b.nr_cpus,
+		     (unsigned long long)b.elapsed_ns);
+	for (unsigned int i = 0; i < b.nr_cpus; i++) {
+		struct pcpbuddy_bench_cpu *c = &b.cpus[i];
+
+		printf("cpu %u role %u allocs %llu frees %llu alloc_ns %llu free_ns %llu total_ns %llu failures %llu\n",
+		       c->cpu, c->role, (unsigned long long)c->allocs, (unsigned long long)c->frees,
+		       (unsigned long long)c->alloc_ns, (unsigned long long)c->free_ns,
+		       (unsigned long long)c->total_ns, (unsigned long long)c->failures);
+		if (!(b.alloc_cpus & (1ULL << c->cpu)) && !(b.free_cpus & (1ULL << c->cpu)))
+			fail("result for cpu %u, which was not asked for", c->cpu);
+		if ((c->role & PCPBUDDY_BENCH_ROLE_ALLOC) && b.pattern != PCPBUDDY_BENCH_CHURN &&
+		    c->allocs + c->failures < b.ops)
+			fail("cpu %u did %llu allocations of %llu", c->cpu,
+			     (unsigned long long)c->allocs, (unsigned long long)b.ops);
+		if (c->alloc_ns + c->free_ns > c->total_ns && c->total_ns)
+			fail("cpu %u: phases longer than the whole", c->cpu);
+		allocs += c->allocs;
+		frees += c->frees;
+	}
+	for (unsigned int i = 0; i < b.nr_samples; i++)
+		printf("sample %llu free_pages %u free_blocks %u owned %u fragment %u shared %u unusable %u\n",
+		       (unsigned long long)b.samples[i].ns, b.samples[i].free_pages,
+		       b.samples[i].free_blocks, b.samples[i].owned_blocks,
+		       b.samples[i].fragment_blocks, b.samples[i].shared_blocks,
+		       b.samples[i].unusable_max_milli);
+	if (b.pattern != PCPBUDDY_BENCH_CHURN && allocs != frees)
+		fail("%llu allocations but %llu frees", allocs, frees);
+	refresh_info();
+	if (info.outstanding_pages)
+		fail("%llu pages outstanding after the run", (unsigned long long)info.outstanding_pages);
+	verify_or_die();
+	return 0;
+}
+
+static int cmd_benchbad(void)
+{
+	struct pcpbuddy_bench b;
+
+	b = bench_req(6, 0, 0, 100, 1, 0, 0);
+	expect(bench(&b), -EINVAL, "pattern 6");
+	b = bench_req(0, 4, 0, 100, 1, 0, 0);
+	expect(bench(&b), -EINVAL, "backend 4");
+	b = bench_req(0, 0, info.block_order + 1, 100, 1, 0, 0);
+	expect(bench(&b), -EINVAL, "order above block_order");
+	b = bench_req(0, 0, 0, 0, 1, 0, 0);
+	expect(bench(&b), -EINVAL, "ops 0");
+	b = bench_req(0, 0, 0, 100, 0, 0, 0);
+	expect(bench(&b), -EINVAL, "no CPU");
+	b = bench_req(0, 0, 0, 100, 1ULL << 63, 0, 0);
+	expect(bench(&b), -EINVAL, "offline CPU 63");
+	b = bench_req(0, 0, 0, 100, 1, 2, 0);
+	expect(bench(&b), -EINVAL, "free CPUs for repeat");
+	b = bench_req(1, 0, info.block_order, 100, 1, 0, 60000);
+	expect(bench(&b), -EINVAL, "batch larger than the pool");
+	b = bench_req(0, 0, 0, 100, 1, 0, 0);
+	b.flags = 1;
+	expect(bench(&b), -EINVAL, "unknown flag");
+	expect(ioctl(fd, PCPBUDDY_IOC_BENCH, (void *)16) ? -errno : 0, -EFAULT, "bench at a bad pointer");
+	/* The pool must be idle: a held page makes the pool backends busy. */
+	{
+		struct pcpbuddy_alloc a = alloc_or_die(0, -1, 0);
+
+		b = bench_req(0, 0, 0, 100, 1, 0, 0);
+		expect(bench(&b), -EBUSY, "pool backend with pages outstanding");
+		free_or_die(a.handle, -1, 0, 0);
+	}
+	verify_or_die();
+	return 0;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int cmd_benchcancel(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct pcpbuddy_bench b = bench_req(PCPBUDDY_BENCH_REMOTE, PCPBUDDY_BACKEND_POOL, 0,
+					    1ULL << 30, 3, 0, 0);
+	int ret;
+
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(2);
+	ret = bench(&b);
+	expect(ret, -EINTR, "interrupted benchmark");
+	refresh_info();
+	if (info.outstanding_pages)
+		fail("%llu pages outstanding after the interrupted run",
+		     (unsigned long long)info.outstanding_pages);
+	verify_or_die();
+	printf("interrupted after %llu allocations on cpu %u\n",
+	       (unsigned long long)b.cpus[1].allocs, b.cpus[1].cpu);
+	return 0;
+}
+
 static int argc_;
 static char **argv_;
 
 /* The i-th command-line argument as a number. */
-static long arg(int i)
+static long long arg(int i)
 {
 	if (i >= argc_)
 		fail("%s: missing argument %d", argv_[1], i - 1);
-	return strtol(argv_[i], NULL, 0);
+	return strtoll(argv_[i], NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -384,6 +523,12 @@ int main(int argc, char **argv)
 		return cmd_hold(arg(2));
 	if (!strcmp(cmd, "stress"))
 		return cmd_stress(arg(2));
+	if (!strcmp(cmd, "bench"))
+		return cmd_bench(bench_req(arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8)));
+	if (!strcmp(cmd, "benchbad"))
+		return cmd_benchbad();
+	if (!strcmp(cmd, "benchcancel"))
+		return cmd_benchcancel();
 	if (!strcmp(cmd, "verify")) {
 		verify_or_die();
 		return 0;

@@ -69,6 +69,97 @@ struct pcpbuddy_policy {
 
 /* PCPBUDDY_IOC_DRAIN: return a CPU's cache (-1: every CPU's) to the global pool. */
 
+/* PCPBUDDY_IOC_BENCH: an in-kernel microbenchmark (Documentation/benchmarks.md). */
+enum pcpbuddy_bench_pattern {
+	PCPBUDDY_BENCH_REPEAT	= 0,	/* alloc + free the same run, in a loop */
+	PCPBUDDY_BENCH_BULK	= 1,	/* alloc batch runs, then free them */
+	PCPBUDDY_BENCH_RAND	= 2,	/* alloc batch runs, exchange across CPUs, free (only frees timed) */
+	PCPBUDDY_BENCH_REMOTE	= 3,	/* alloc CPUs feed free CPUs through per-CPU rings */
+	PCPBUDDY_BENCH_EXIT	= 4,	/* one CPU frees a large set another CPU allocated */
+	PCPBUDDY_BENCH_CHURN	= 5,	/* random orders 0..order and lifetimes; fragmentation sampled */
+	PCPBUDDY_BENCH_NR_PATTERNS
+};
+
+enum pcpbuddy_bench_backend {
+	PCPBUDDY_BACKEND_POOL		= 0,	/* the pool, ownership on */
+	PCPBUDDY_BACKEND_POOL_CLASSIC	= 1,	/* the pool, ownership off (classic per-CPU batching) */
+	PCPBUDDY_BACKEND_KERNEL		= 2,	/* alloc_pages() / __free_pages() */
+	PCPBUDDY_BACKEND_FLOOR		= 3,	/* a bare per-CPU array push/pop of page pointers */
+	PCPBUDDY_BENCH_NR_BACKENDS
+};
+
+#define PCPBUDDY_BENCH_MAX_CPUS		64
+#define PCPBUDDY_BENCH_MAX_SAMPLES	32
+
+/* One CPU's part of a run. Times are ktime_get() nanoseconds. */
+struct pcpbuddy_bench_cpu {
+	__u32 cpu;
+	__u32 role;		/* PCPBUDDY_BENCH_ROLE_* */
+	__u64 allocs;		/* allocations made */
+	__u64 frees;		/* frees made */
+	__u64 alloc_ns;		/* time in timed alloc phases (0: the pattern does not separate) */
+	__u64 free_ns;		/* time in timed free phases (0: the pattern does not separate) */
+	__u64 total_ns;		/* this CPU's whole timed loop */
+	__u64 failures;		/* allocations that failed (pool or memory exhausted) */
+	__u64 reserved;
+};
+#define PCPBUDDY_BENCH_ROLE_ALLOC	(1U << 0)
+#define PCPBUDDY_BENCH_ROLE_FREE	(1U << 1)
+
+/* Deltas of the pool's counters over the run (zero for kernel and floor). */
+struct pcpbuddy_bench_counters {
+	__u64 global_locks;
+	__u64 refill_recover;
+	__u64 refill_claim;
+	__u64 refill_degrade;
+	__u64 frees_local;
+	__u64 frees_remote;
+	__u64 frees_loose;
+	__u64 absorbs;
+	__u64 merges_local;
+	__u64 merges_global;
+	__u64 drains;
+	__u64 trims;
+	__u64 reclaims;
+	__u64 blocks_claimed;
+	__u64 blocks_returned;
+	__u64 fragments_created;
+	__u64 fragments_recovered;
+	__u64 fallbacks;
+};
+
+/* Fragmentation of the pool at one moment of a churn run (pool backends only). */
+struct pcpbuddy_bench_sample {
+	__u64 ns;		/* since the start of the run */
+	__u32 free_pages;
+	__u32 free_blocks;	/* wholly free blocks */
+	__u32 owned_blocks;
+	__u32 fragment_blocks;
+	__u32 shared_blocks;
+	__u32 unusable_max_milli; /* unusable free space index at block_order, x1000 */
+};
+
+struct pcpbuddy_bench {
+	/* in */
+	__u32 pattern;		/* enum pcpbuddy_bench_pattern */
+	__u32 backend;		/* enum pcpbuddy_bench_backend */
+	__u32 order;		/* run order; churn: the largest order */
+	__u32 batch;		/* bulk/rand/exit: runs per round per CPU; remote: ring size; 0 = default */
+	__u64 alloc_cpus;	/* CPUs (bits 0..63) that allocate */
+	__u64 free_cpus;	/* remote/exit/rand: CPUs that free; 0: remote = lowest alloc CPU,
+				 * exit = the next alloc CPU, rand = alloc_cpus */
+	__u64 ops;		/* allocations per allocating CPU */
+	__u32 seed;		/* rand/churn: random seed */
+	__u32 flags;		/* must be 0 */
+	/* out */
+	__u64 elapsed_ns;	/* from the start barrier to the last CPU's end */
+	__u32 nr_cpus;		/* entries of cpus[] filled */
+	__u32 nr_samples;	/* entries of samples[] filled */
+	struct pcpbuddy_bench_counters counters;
+	struct pcpbuddy_bench_cpu cpus[PCPBUDDY_BENCH_MAX_CPUS];
+	struct pcpbuddy_bench_sample samples[PCPBUDDY_BENCH_MAX_SAMPLES];
+};
+
 #define PCPBUDDY_IOC_INFO	_IOR(PCPBUDDY_IOC_MAGIC, 0x00, struct pcpbuddy_info)
 #define PCPBUDDY_IOC_ALLOC	_IOWR(PCPBUDDY_IOC_MAGIC, 0x01, struct pcpbuddy_alloc)
 #define PCPBUDDY_IOC_FREE	_IOW(PCPBUDDY_IOC_MAGIC, 0x02, struct pcpbuddy_free)
@@ -76,5 +167,6 @@ struct pcpbuddy_policy {
 #define PCPBUDDY_IOC_SET_POLICY	_IOW(PCPBUDDY_IOC_MAGIC, 0x04, struct pcpbuddy_policy)
 #define PCPBUDDY_IOC_VERIFY	_IO(PCPBUDDY_IOC_MAGIC, 0x05)	/* 0, or -EUCLEAN */
 #define PCPBUDDY_IOC_DRAIN	_IOW(PCPBUDDY_IOC_MAGIC, 0x06, __s32)
+#define PCPBUDDY_IOC_BENCH	_IOWR(PCPBUDDY_IOC_MAGIC, 0x07, struct pcpbuddy_bench)
 
 #endif /* _UAPI_LINUX_PCPBUDDY_H */
