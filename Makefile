@@ -7,7 +7,7 @@
 #   make kernel     install the toolchain and build the cached test kernel
 #   make check      host tests + VM tests (installs and builds what is missing)
 #   make vm         a shell in the VM with the module built
-#   make bench      the benchmark suite (not there yet)
+#   make bench      the benchmark suite in the VM: results/latest/report.md
 #   make clean      remove build products from the checkout (not the cache)
 #
 # KDIR=/path/to/kernel/build uses a kernel of your own (CONFIG_RUST=y).
@@ -39,8 +39,7 @@ vm: kernel
 	$(TOP)/scripts/vm.sh shell
 
 bench:
-	@echo "make bench: the benchmark suite is not implemented yet (issue 5)."
-	@exit 1
+	$(TOP)/scripts/bench.sh
 
 clean:
 	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \

@@ -12,6 +12,7 @@
 #   PCPBUDDY_KVM=1|0: force KVM or TCG. Unset: use KVM if a boot probe with it
 #       succeeds (remembered in the cache), otherwise TCG.
 #   VM_TIMEOUT (1200): seconds before a hung VM is killed.
+#   VM_QEMU_OPTS: extra QEMU options.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -35,6 +36,11 @@ vng_args() {
 	echo --run "$KDIR" --cpus "$VM_CPUS" --memory "$VM_MEMORY" --force-9p --user root \
 		--cwd "$PCPBUDDY_TOP"
 }
+
+# Extra QEMU options (VM_QEMU_OPTS), e.g. "-icount shift=0 -accel tcg,thread=single" for
+# deterministic guest time (scripts/bench.sh BENCH_MODE=icount).
+qemu_args=()
+[ -z "${VM_QEMU_OPTS:-}" ] || qemu_args=(--qemu-opts="$VM_QEMU_OPTS")
 
 # KVM: /dev/kvm can exist and still not work (nested virtualisation where the guest
 # hangs after the firmware). Probe once per kernel build with a short boot.
@@ -63,11 +69,11 @@ run)
 	shift 2
 	accel=$(accel_args)
 	log "booting $(basename "$KDIR") (${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
-	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel --append "$APPEND" \
+	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel "${qemu_args[@]}" --append "$APPEND" \
 		--verbose --rwdir "$out" --exec "$*" </dev/null
 	;;
 shell)
-	exec vng $(vng_args) $(accel_args) --append "$APPEND" --rwdir "$PCPBUDDY_TOP"
+	exec vng $(vng_args) $(accel_args) "${qemu_args[@]}" --append "$APPEND" --rwdir "$PCPBUDDY_TOP"
 	;;
 *) die "usage: $0 run OUTDIR CMD... | shell" ;;
 esac

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`: install and build what is missing, boot the test VM with the
+# module loaded, run `pcpbctl suite`, and leave the report in results/.
+#
+#   results/<date>-<mode>/   report.md, summary.json, raw.json, *.svg, suite.log, dmesg.txt
+#   results/latest           a copy of the newest run
+#
+# Environment:
+#   BENCH_MODE=wall|icount  wall (default): multi-threaded TCG (or KVM), real
+#       concurrency, wall-clock times; icount: single-threaded TCG with
+#       -icount shift=0: guest time advances one ns per instruction, so the same
+#       binary gives the same numbers run after run (no real concurrency).
+#   BENCH_LONG=1           ten times the operations (more precise, slower)
+#   BENCH_CPUS (2)         vCPUs of the main suite run
+#   BENCH_REMOTE_CPUS (4)  vCPUs of the second run, the remote pattern's CPU sweep (0: skip)
+#   BENCH_POOL_MB (256)    pool size
+
+source "$(dirname "$0")/lib.sh"
+cd "$PCPBUDDY_TOP"
+
+mode=${BENCH_MODE:-wall}
+case "$mode" in wall|icount) ;; *) die "BENCH_MODE=$mode: expected wall or icount" ;; esac
+pool_mb=${BENCH_POOL_MB:-256}
+
+"$PCPBUDDY_TOP/scripts/setup.sh" kernel || die "setup failed (see above)"
+KDIR=$(kernel_build_dir)
+export KDIR
+make -s -C "$PCPBUDDY_TOP" modules KDIR="$KDIR" >/dev/null || die "module build failed (run make)"
+(cd rust/pcpbctl && cargo build --release --quiet) || die "pcpbctl build failed"
+pcpbctl=$PCPBUDDY_TOP/rust/pcpbctl/target/release/pcpbctl
+
+# What the numbers are: the report says it.
+if [ "$mode" = icount ]; then
+	label="TCG icount (deterministic: 1 ns of guest time per instruction)"
+	export VM_QEMU_OPTS="-icount shift=0 -accel tcg,thread=single"
+	export PCPBUDDY_KVM=0
+elif [ "${PCPBUDDY_KVM:-}" = 1 ] || [ "$(cat "$KDIR/.pcpbuddy-kvm" 2>/dev/null)" = yes ]; then
+	label="KVM (hardware virtualization, wall-clock)"
+else
+	label="TCG wall-clock (software emulation: times are not hardware times)"
+fi
+
+stamp=$(date +%Y%m%d-%H%M%S)
+out="$PCPBUDDY_TOP/results/$stamp-$mode"
+mkdir -p "$out"
+long=${BENCH_LONG:+--long}
+
+# run_vm CPUS OUTDIR PCPBCTL-ARGS...: one boot that loads the pool and runs pcpbctl.
+run_vm() {
+	local cpus=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	VM_CPUS=$cpus VM_TIMEOUT=${BENCH_TIMEOUT:-3600} scripts/vm.sh run "$dir" \
+		"insmod $PCPBUDDY_TOP/pcpbuddy.ko size_mb=$pool_mb &&
+		 $pcpbctl $* >$dir/suite.log 2>&1; echo \$? >$dir/rc; dmesg >$dir/dmesg.txt" \
+		>"$dir/console.txt" 2>&1 || true
+	[ "$(cat "$dir/rc" 2>/dev/null)" = 0 ] || {
+		tail -n 30 "$dir/suite.log" "$dir/console.txt" 2>/dev/null
+		die "the benchmark run in $dir failed"
+	}
+	if grep -E 'BUG:|WARNING:|Oops|RIP:|Kernel panic' "$dir/dmesg.txt"; then
+		die "the guest's kernel log has errors (see $dir/dmesg.txt)"
+	fi
+}
+
+start=$(date +%s)
+log "suite: $mode mode, ${BENCH_CPUS:-2} vCPUs, pool $pool_mb MiB -> $out"
+run_vm "${BENCH_CPUS:-2}" "$out" suite --out "$out" --mode "'$label'" $long
+if [ "${BENCH_REMOTE_CPUS:-4}" != 0 ]; then
+	log "remote CPU sweep: ${BENCH_REMOTE_CPUS:-4} vCPUs"
+	run_vm "${BENCH_REMOTE_CPUS:-4}" "$out/remote-${BENCH_REMOTE_CPUS:-4}cpu" \
+		suite --only remote --out "$out/remote-${BENCH_REMOTE_CPUS:-4}cpu" --mode "'$label'" $long
+fi
+rm -rf results/latest
+cp -r "$out" results/latest
+log "done in $(($(date +%s) - start)) s: results/latest/report.md (and $out)"
+# The summary table is the tail of the suite's output.
+sed -n '/^Summary/,$p' "$out/suite.log"
