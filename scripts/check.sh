@@ -76,6 +76,13 @@ else
 	finish
 fi
 
+if (cd rust/pcpbctl && cargo build -j2 --release --quiet); then
+	pass "pcpbctl builds"
+else
+	fail "pcpbctl build"
+	finish
+fi
+
 # --- VM selftests -----------------------------------------------------------
 out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"

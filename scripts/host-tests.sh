@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Host tests of the allocator core (rust/core), run by `make check`:
+# Host tests, run by `make check`: for the allocator core (rust/core)
 # formatting, clippy, unit + property + stress tests, the loom model of the
 # remote-free protocol, and the unit tests under Miri when a nightly toolchain
-# with Miri is installed. Exits non-zero on the first failure.
+# with Miri is installed; then pcpbctl's (rust/pcpbctl) checks. Exits non-zero on the first failure.
 #
 # Environment:
 #   PROPTEST_CASES   property-test cases (default 10000)
@@ -48,6 +48,14 @@ else
 	# emulation cover the lock-free path); the property tests run natively.
 	cargo +nightly miri test -j"$jobs" --lib --test pool --test stress
 fi
+
+step "pcpbctl: fmt, clippy, unit tests (ABI checked against the C header)"
+(
+	cd ../pcpbctl
+	cargo fmt --check
+	cargo clippy -j"$jobs" --all-targets -- -D warnings
+	cargo test -j"$jobs"
+)
 
 echo
 echo "host-tests: all passed"

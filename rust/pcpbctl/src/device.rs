@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/pcpbuddy`: opening it and its ioctls (Documentation/ioctl.md).
+
+use crate::abi::{self, Bench, Info, Policy};
+use crate::bench::{Outcome, Params};
+use crate::error::{describe, errno_name, Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The device node the module registers.
+pub const DEFAULT_PATH: &str = "/dev/pcpbuddy";
+
+/// An open `/dev/pcpbuddy`.
+pub struct Device {
+    file: File,
+    path: PathBuf,
+}
+
+impl Device {
+    /// Opens the device, with a hint in the error when the module is not loaded or the caller is
+    /// not root.
+    pub fn open(path: &Path) -> Result<Device> {
+        match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => Ok(Device {
+                file,
+                path: path.to_path_buf(),
+            }),
+            Err(e) => {
+                let hint = match e.raw_os_error() {
+                    Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
+                        " (is the pcpbuddy module loaded?)"
+                    }
+                    Some(libc::EACCES) | Some(libc::EPERM) => " (the device is root-only)",
+                    _ => "",
+                };
+                Err(Error::new(format!(
+                    "{}: {}{}",
+                    path.display(),
+                    describe(&e),
+                    hint
+                )))
+            }
+        }
+    }
+
+    /// An error for a failed command, naming the device, the command and the errno.
+    pub fn error(&self, command: &str, err: &io::Error) -> Error {
+        let name = err
+            .raw_os_error()
+            .and_then(errno_name)
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let hint = if err.raw_os_error() == Some(libc::ENOTTY) {
+            "; the module does not know this command: an older module or another pcpbuddy.h?"
+        } else {
+            ""
+        };
+        Error::new(format!(
+            "{}: {}: {}{}{}",
+            self.path.display(),
+            command,
+            describe(err),
+            name,
+            hint
+        ))
+    }
+
+    /// Issues `cmd` with `arg`.
+    ///
+    /// # Safety
+    ///
+    /// `cmd` must be a pcpbuddy command whose argument is a `T` (the command number encodes
+    /// `size_of::<T>()`), or `arg` must be unused by the command.
+    unsafe fn ioctl<T>(&self, cmd: u32, arg: *mut T) -> io::Result<()> {
+        // SAFETY: The file descriptor is open for the lifetime of `self`; by the caller's
+        // contract the kernel reads and writes at most `size_of::<T>()` bytes at `arg`, which
+        // points to a live `T`.
+        let ret = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::c_ulong, arg) };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `PCPBUDDY_IOC_INFO`.
+    pub fn info(&self) -> io::Result<Info> {
+        let mut info = Info::default();
+        // SAFETY: `PCPBUDDY_IOC_INFO` writes a `struct pcpbuddy_info`, which `Info` mirrors.
+        unsafe { self.ioctl(abi::IOC_INFO, &mut info) }?;
+        Ok(info)
+    }
+
+    /// `PCPBUDDY_IOC_GET_POLICY`.
+    pub fn get_policy(&self) -> io::Result<Policy> {
+        let mut policy = Policy::default();
+        // SAFETY: `PCPBUDDY_IOC_GET_POLICY` writes a `struct pcpbuddy_policy`, mirrored by
+        // `Policy`.
+        unsafe { self.ioctl(abi::IOC_GET_POLICY, &mut policy) }?;
+        Ok(policy)
+    }
+
+    /// `PCPBUDDY_IOC_SET_POLICY`.
+    pub fn set_policy(&self, policy: &Policy) -> io::Result<()> {
+        let mut copy = *policy;
+        // SAFETY: `PCPBUDDY_IOC_SET_POLICY` reads a `struct pcpbuddy_policy`, mirrored by
+        // `Policy`.
+        unsafe { self.ioctl(abi::IOC_SET_POLICY, &mut copy) }
+    }
+
+    /// `PCPBUDDY_IOC_VERIFY`: `Ok(())`, or the error (`EUCLEAN`: invariants violated).
+    pub fn verify(&self) -> io::Result<()> {
+        // SAFETY: `PCPBUDDY_IOC_VERIFY` takes no argument (`_IO`); the null pointer is not used.
+        unsafe { self.ioctl::<u8>(abi::IOC_VERIFY, std::ptr::null_mut()) }
+    }
+
+    /// `PCPBUDDY_IOC_BENCH`: runs one benchmark and returns its outcome.
+    pub fn bench(&self, params: &Params) -> io::Result<Outcome> {
+        // On the heap: the structure is 5 KiB. CPU numbers above 63 are refused here as the
+        // kernel would refuse them.
+        let mut req =
+            Box::new(request(params).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?);
+        // SAFETY: `PCPBUDDY_IOC_BENCH` reads and writes a `struct pcpbuddy_bench`, mirrored by
+        // `Bench` (5328 bytes, asserted in abi.rs), and `req` lives across the call.
+        unsafe { self.ioctl(abi::IOC_BENCH, &mut *req) }?;
+        Ok(outcome(&req))
+    }
+}
+
+/// The ioctl argument for `params`.
+pub fn request(params: &Params) -> Result<Bench> {
+    Ok(Bench {
+        pattern: params.pattern.abi(),
+        backend: params.backend.abi(),
+        order: params.order,
+        batch: params.batch,
+        alloc_cpus: crate::cpulist::to_mask(&params.alloc_cpus)?,
+        free_cpus: crate::cpulist::to_mask(&params.free_cpus)?,
+        ops: params.ops,
+        seed: params.seed,
+        flags: 0,
+        ..Bench::default()
+    })
+}
+
+/// The filled part of a completed request.
+pub fn outcome(req: &Bench) -> Outcome {
+    let nr_cpus = (req.nr_cpus as usize).min(abi::BENCH_MAX_CPUS);
+    let nr_samples = (req.nr_samples as usize).min(abi::BENCH_MAX_SAMPLES);
+    Outcome {
+        elapsed_ns: req.elapsed_ns,
+        counters: req.counters,
+        cpus: req.cpus[..nr_cpus].to_vec(),
+        samples: req.samples[..nr_samples].to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{Backend, Pattern};
+
+    #[test]
+    fn request_and_outcome() {
+        let p = Params {
+            pattern: Pattern::Remote,
+            backend: Backend::PoolClassic,
+            order: 9,
+            batch: 16,
+            alloc_cpus: vec![1, 2, 3],
+            free_cpus: vec![0],
+            ops: 500,
+            seed: 7,
+        };
+        let mut req = request(&p).unwrap();
+        assert_eq!(
+            (req.pattern, req.backend, req.order, req.batch),
+            (3, 1, 9, 16)
+        );
+        assert_eq!(
+            (req.alloc_cpus, req.free_cpus, req.ops, req.seed),
+            (0b1110, 1, 500, 7)
+        );
+        req.nr_cpus = 2;
+        req.nr_samples = 1;
+        req.cpus[1].allocs = 5;
+        req.samples[0].free_blocks = 3;
+        let out = outcome(&req);
+        assert_eq!(out.cpus.len(), 2);
+        assert_eq!(out.cpus[1].allocs, 5);
+        assert_eq!(out.samples[0].free_blocks, 3);
+        // A kernel that reports more entries than the arrays hold is clamped.
+        req.nr_cpus = 1000;
+        assert_eq!(outcome(&req).cpus.len(), abi::BENCH_MAX_CPUS);
+    }
+
+    #[test]
+    fn open_error_names_the_module() {
+        let err = Device::open(Path::new("/nonexistent/pcpbuddy"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.message,
+            "/nonexistent/pcpbuddy: No such file or directory (is the pcpbuddy module loaded?)"
+        );
+    }
+}

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hand-written SVG: a small document builder and the three kinds of chart the report uses
+//! (grouped bars, lines, a block map). No scripts, no external fonts: the files render the same
+//! in a browser, on GitHub and in an image viewer.
+
+use std::fmt::Write;
+
+/// Escapes text for SVG content and attributes.
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An SVG document being built.
+pub struct Svg {
+    width: f64,
+    height: f64,
+    body: String,
+}
+
+impl Svg {
+    pub fn new(width: f64, height: f64) -> Self {
+        let mut svg = Svg {
+            width,
+            height,
+            body: String::new(),
+        };
+        svg.rect(0.0, 0.0, width, height, "white", None);
+        svg
+    }
+
+    pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
+        let stroke = stroke
+            .map(|s| format!(r#" stroke="{s}" stroke-width="1""#))
+            .unwrap_or_default();
+        let _ = writeln!(
+            self.body,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"{stroke}/>"#
+        );
+    }
+
+    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
+        let _ = writeln!(
+            self.body,
+            r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{stroke}" stroke-width="{width}"/>"#
+        );
+    }
+
+    /// Text; `anchor` is `start`, `middle` or `end`; `rotate` in degrees around (x, y).
+    pub fn text(&mut self, x: f64, y: f64, size: f64, anchor: &str, rotate: f64, content: &str) {
+        let transform = if rotate != 0.0 {
+            format!(r#" transform="rotate({rotate} {x:.1} {y:.1})""#)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            self.body,
+            r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" text-anchor="{anchor}"{transform}>{}</text>"#,
+            esc(content)
+        );
+    }
+
+    pub fn polyline(&mut self, points: &[(f64, f64)], stroke: &str, width: f64, dashed: bool) {
+        let pts: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let dash = if dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            self.body,
+            r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="{width}"{dash}/>"#,
+            pts.join(" ")
+        );
+    }
+
+    pub fn circle(&mut self, x: f64, y: f64, r: f64, fill: &str) {
+        let _ = writeln!(
+            self.body,
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{fill}"/>"#
+        );
+    }
+
+    /// The finished document.
+    pub fn finish(self) -> String {
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\">\n{}</svg>\n",
+            self.body,
+            w = self.width,
+            h = self.height
+        )
+    }
+}
+
+/// A value axis: maps values to pixels between `top` and `bottom`.
+struct Axis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    top: f64,
+    bottom: f64,
+}
+
+impl Axis {
+    /// A log axis over whole decades covering `values` (positive values only), or a linear axis
+    /// from 0 (or `lo`) to a rounded maximum.
+    fn new(values: &[f64], log: bool, fixed: Option<(f64, f64)>, top: f64, bottom: f64) -> Axis {
+        let (lo, hi) = if let Some(range) = fixed {
+            range
+        } else if log {
+            let pos: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+            let min = pos.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = pos.iter().copied().fold(0.0, f64::max);
+            if pos.is_empty() {
+                (1.0, 10.0)
+            } else {
+                let lo = 10f64.powf(min.log10().floor());
+                let mut hi = 10f64.powf(max.log10().ceil());
+                if hi <= lo {
+                    hi = lo * 10.0;
+                }
+                (lo, hi)
+            }
+        } else {
+            let max = values.iter().copied().fold(0.0, f64::max);
+            let step = nice_step(if max > 0.0 { max } else { 1.0 } / 5.0);
+            (0.0, (max / step).ceil().max(1.0) * step)
+        };
+        Axis {
+            lo,
+            hi,
+            log,
+            top,
+            bottom,
+        }
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        let t = if self.log {
+            let v = v.max(self.lo);
+            (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        };
+        self.bottom - t.clamp(0.0, 1.0) * (self.bottom - self.top)
+    }
+
+    /// (value, label, major) for the grid lines.
+    fn ticks(&self) -> Vec<(f64, String, bool)> {
+        let mut ticks = Vec::new();
+        if self.log {
+            let mut decade = self.lo;
+            while decade <= self.hi * 1.0001 {
+                ticks.push((decade, number(decade), true));
+                for k in 2..10 {
+                    let v = decade * k as f64;
+                    if v < self.hi && (k == 2 || k == 5) {
+                        ticks.push((v, number(v), false));
+                    } else if v < self.hi {
+                        ticks.push((v, String::new(), false));
+                    }
+                }
+                decade *= 10.0;
+            }
+        } else {
+            let step = nice_step((self.hi - self.lo) / 5.0);
+            let mut v = self.lo;
+            while v <= self.hi + step * 0.001 {
+                ticks.push((v, number(v), true));
+                v += step;
+            }
+        }
+        ticks
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw * 0.999)
+        .unwrap_or(10.0 * p)
+}
+
+/// A tick label: `0.5`, `20`, `1000`, `1e6`.
+fn number(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v >= 1e6 {
+        format!("{:.0e}", v)
+    } else if v >= 1.0 && v.fract().abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// One named series with its colour.
+pub struct Series {
+    pub name: String,
+    pub color: String,
+    pub dashed: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A legend: a key and a name per item, `(name, colour, dashed)`; `lines` draws line keys (solid
+/// or dashed) instead of boxes.
+fn legend(svg: &mut Svg, x: f64, y: f64, items: &[(String, String, bool)], lines: bool) {
+    for (i, (name, color, dashed)) in items.iter().enumerate() {
+        let yy = y + i as f64 * 16.0;
+        if lines {
+            svg.polyline(&[(x, yy - 4.0), (x + 18.0, yy - 4.0)], color, 2.0, *dashed);
+        } else {
+            svg.rect(x, yy - 10.0, 18.0, 10.0, color, None);
+        }
+        svg.text(x + 24.0, yy, 12.0, "start", 0.0, name);
+    }
+}
+
+const LEFT: f64 = 70.0;
+const TOP: f64 = 40.0;
+const PLOT_H: f64 = 260.0;
+
+/// Grouped bars: one group per label, one bar per series; `values[group][series]`, `None` for a
+/// missing bar. A log scale when `log`, with the scale named on the y axis.
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    groups: &[String],
+    series: &[(String, String)],
+    values: &[Vec<Option<f64>>],
+    log: bool,
+) -> String {
+    let bar_w = 14.0;
+    let gap = 22.0;
+    let group_w = series.len().max(1) as f64 * bar_w + gap;
+    let legend_w = 150.0;
+    let width = LEFT + groups.len().max(1) as f64 * group_w + legend_w;
+    let height = TOP + PLOT_H + 30.0;
+    let bottom = TOP + PLOT_H;
+    let all: Vec<f64> = values.iter().flatten().flatten().copied().collect();
+    let axis = Axis::new(&all, log, None, TOP, bottom);
+    let mut svg = Svg::new(width, height);
+    svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
+    let right = width - legend_w;
+    for (v, label, major) in axis.ticks() {
+        let y = axis.y(v);
+        svg.line(
+            LEFT,
+            y,
+            right,
+            y,
+            if major { "#bbbbbb" } else { "#eeeeee" },
+            1.0,
+        );
+        if !label.is_empty() {
+            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
+        }
+    }
+    let scale = if log { " (log scale)" } else { "" };
+    svg.text(
+        16.0,
+        TOP + PLOT_H / 2.0,
+        12.0,
+        "middle",
+        -90.0,
+        &format!("{y_label}{scale}"),
+    );
+    for (g, label) in groups.iter().enumerate() {
+        let x0 = LEFT + gap / 2.0 + g as f64 * group_w;
+        for (s, (_, color)) in series.iter().enumerate() {
+            let value = values.get(g).and_then(|row| row.get(s)).copied().flatten();
+            if let Some(v) = value.filter(|v| !log || *v > 0.0) {
+                let y = axis.y(v);
+                svg.rect(
+                    x0 + s as f64 * bar_w,
+                    y,
+                    bar_w - 2.0,
+                    bottom - y,
+                    color,
+                    None,
+                );
+            }
+        }
+        let cx = x0 + (group_w - gap) / 2.0;
+        svg.text(cx, bottom + 16.0, 11.0, "middle", 0.0, label);
+    }
+    svg.line(LEFT, bottom, right, bottom, "black", 1.0);
+    svg.line(LEFT, TOP, LEFT, bottom, "black", 1.0);
+    let items: Vec<(String, String, bool)> = series
+        .iter()
+        .map(|(n, c)| (n.clone(), c.clone(), false))
+        .collect();
+    legend(&mut svg, right + 16.0, TOP + 10.0, &items, false);
+    svg.finish()
+}
+
+/// Lines with dots at the points; `y_range` fixes the y axis (else it fits the data, from 0, or
+/// over decades when `log`).
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    y_range: Option<(f64, f64)>,
+    log: bool,
+) -> String {
+    let plot_w = 480.0;
+    let legend_w = 270.0;
+    let width = LEFT + plot_w + legend_w;
+    let height = TOP + PLOT_H + 60.0;
+    let bottom = TOP + PLOT_H;
+    let right = LEFT + plot_w;
+    let xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    // The x axis runs from 0 to a rounded maximum; whole-number data (counts) gets whole-number
+    // ticks and one more unit of room, so that the last point is not on the edge.
+    let integer_x = xs.iter().all(|x| x.fract() == 0.0);
+    let x_max = xs.iter().copied().fold(0.0, f64::max);
+    let x_hi = if integer_x {
+        x_max + 1.0
+    } else {
+        Axis::new(&xs, false, None, 0.0, 1.0).hi
+    };
+    let px = |x: f64| LEFT + x / x_hi * plot_w;
+    let axis = Axis::new(&ys, log, y_range, TOP, bottom);
+    let mut svg = Svg::new(width, height);
+    svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
+    for (v, label, major) in axis.ticks() {
+        let y = axis.y(v);
+        svg.line(
+            LEFT,
+            y,
+            right,
+            y,
+            if major { "#bbbbbb" } else { "#eeeeee" },
+            1.0,
+        );
+        if !label.is_empty() {
+            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
+        }
+    }
+    let mut step = nice_step(x_hi / 5.0);
+    if integer_x {
+        step = step.max(1.0);
+    }
+    let mut x = 0.0;
+    while x <= x_hi + step * 0.001 {
+        svg.line(px(x), bottom, px(x), bottom + 4.0, "black", 1.0);
+        svg.text(px(x), bottom + 16.0, 11.0, "middle", 0.0, &number(x));
+        x += step;
+    }
+    svg.line(LEFT, bottom, right, bottom, "black", 1.0);
+    svg.line(LEFT, TOP, LEFT, bottom, "black", 1.0);
+    svg.text(
+        (LEFT + right) / 2.0,
+        bottom + 36.0,
+        12.0,
+        "middle",
+        0.0,
+        x_label,
+    );
+    let scale = if log { " (log scale)" } else { "" };
+    svg.text(
+        16.0,
+        TOP + PLOT_H / 2.0,
+        12.0,
+        "middle",
+        -90.0,
+        &format!("{y_label}{scale}"),
+    );
+    for s in series {
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (px(x), axis.y(y))).collect();
+        svg.polyline(&pts, &s.color, 2.0, s.dashed);
+        for &(x, y) in &pts {
+            svg.circle(x, y, 2.5, &s.color);
+        }
+    }
+    let items: Vec<(String, String, bool)> = series
+        .iter()
+        .map(|s| (s.name.clone(), s.color.clone(), s.dashed))
+        .collect();
+    legend(&mut svg, right + 16.0, TOP + 10.0, &items, true);
+    svg.finish()
+}
+
+/// One square of a block map.
+pub struct Cell {
+    pub state: String,
+    pub label: String,
+}
+
+/// The colour of a block state.
+pub fn state_color(state: &str) -> &'static str {
+    match state {
+        "free" => "#d9f0d3",
+        "owned" => "#6baed6",
+        "fragment" => "#fd8d3c",
+        "shared" => "#bc80bd",
+        _ => "#cccccc",
+    }
+}
+
+/// Block maps, one panel per title: a square per block in index order, 32 to a row, coloured by
+/// state, with the label (the owner CPU) inside.
+pub fn block_map(title: &str, panels: &[(String, Vec<Cell>)]) -> String {
+    let per_row = 32usize;
+    let cell = 22.0;
+    let width = 20.0 + per_row as f64 * cell + 20.0;
+    let mut height = 50.0;
+    for (_, cells) in panels {
+        height += 30.0 + cells.len().div_ceil(per_row).max(1) as f64 * cell + 10.0;
+    }
+    height += 30.0;
+    let mut svg = Svg::new(width, height);
+    svg.text(20.0, 24.0, 15.0, "start", 0.0, title);
+    let mut y = 50.0;
+    for (name, cells) in panels {
+        svg.text(20.0, y + 14.0, 13.0, "start", 0.0, name);
+        y += 24.0;
+        for (i, c) in cells.iter().enumerate() {
+            let x = 20.0 + (i % per_row) as f64 * cell;
+            let yy = y + (i / per_row) as f64 * cell;
+            svg.rect(
+                x,
+                yy,
+                cell - 2.0,
+                cell - 2.0,
+                state_color(&c.state),
+                Some("#888888"),
+            );
+            if !c.label.is_empty() {
+                svg.text(
+                    x + (cell - 2.0) / 2.0,
+                    yy + 15.0,
+                    10.0,
+                    "middle",
+                    0.0,
+                    &c.label,
+                );
+            }
+        }
+        y += cells.len().div_ceil(per_row).max(1) as f64 * cell + 16.0;
+    }
+    let mut x = 20.0;
+    for state in ["free", "owned", "fragment", "shared"] {
+        svg.rect(x, y, 14.0, 14.0, state_color(state), Some("#888888"));
+        svg.text(x + 20.0, y + 12.0, 12.0, "start", 0.0, state);
+        x += 100.0;
+    }
+    svg.text(x, y + 12.0, 12.0, "start", 0.0, "(number: owner CPU)");
+    svg.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn well_formed(svg: &str) {
+        assert!(svg.starts_with("<svg xmlns="));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        // Every element opened on a line is closed on it.
+        for line in svg.lines().skip(1) {
+            if line.starts_with("</svg>") {
+                continue;
+            }
+            assert!(line.ends_with("/>") || line.ends_with("</text>"), "{line}");
+        }
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn axes() {
+        let a = Axis::new(&[3.0, 450.0], true, None, 0.0, 100.0);
+        assert_eq!((a.lo, a.hi), (1.0, 1000.0));
+        assert_eq!(a.y(1.0), 100.0);
+        assert_eq!(a.y(1000.0), 0.0);
+        let l = Axis::new(&[0.0, 7.3], false, None, 0.0, 100.0);
+        assert_eq!((l.lo, l.hi), (0.0, 8.0));
+        assert_eq!(nice_step(0.17), 0.2);
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(1000.0), "1000");
+    }
+
+    #[test]
+    fn charts_are_well_formed() {
+        let series = vec![
+            ("pool".to_string(), "#123456".to_string()),
+            ("kernel".into(), "#654321".into()),
+        ];
+        let bars = bar_chart(
+            "t <1>",
+            "ns/op",
+            &["repeat o0".into(), "bulk o9".into()],
+            &series,
+            &[vec![Some(10.0), Some(100.0)], vec![None, Some(0.0)]],
+            true,
+        );
+        well_formed(&bars);
+        assert_eq!(bars.matches("<rect").count(), 1 + 2 + 2); // background, 2 bars, 2 legend keys
+        assert!(bars.contains("t &lt;1&gt;"));
+        let lines = line_chart(
+            "remote",
+            "alloc CPUs",
+            "ns/op",
+            &[Series {
+                name: "pool".into(),
+                color: "#123456".into(),
+                dashed: true,
+                points: vec![(1.0, 50.0), (2.0, 70.0), (3.0, 90.0)],
+            }],
+            None,
+            false,
+        );
+        well_formed(&lines);
+        assert_eq!(lines.matches("<circle").count(), 3);
+        let empty = line_chart("empty", "x", "y", &[], Some((0.0, 1.0)), false);
+        well_formed(&empty);
+        let map = block_map(
+            "blocks",
+            &[(
+                "pool".into(),
+                (0..40)
+                    .map(|i| Cell {
+                        state: if i % 2 == 0 {
+                            "owned".into()
+                        } else {
+                            "free".into()
+                        },
+                        label: if i % 2 == 0 {
+                            "1".into()
+                        } else {
+                            String::new()
+                        },
+                    })
+                    .collect(),
+            )],
+        );
+        well_formed(&map);
+        assert_eq!(map.matches("<rect").count(), 1 + 40 + 4);
+    }
+}
