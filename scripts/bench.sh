@@ -77,5 +77,7 @@ fi
 rm -rf results/latest
 cp -r "$out" results/latest
 log "done in $(($(date +%s) - start)) s: results/latest/report.md (and $out)"
-cat "$out/suite.log" | sed -n '/^Summary/,$p'
+echo
+echo "Summary ($label; $out/report.md):"
+grep -v '^wrote ' "$out/suite.log"
 [ "$remote_cpus" = 0 ] || cat "$out/remote-${remote_cpus}cpu/suite.log"
