@@ -77,6 +77,9 @@ macro_rules! cpu_stats_fields {
         $emit!("frees_local", s.frees_local);
         $emit!("frees_remote", s.frees_remote);
         $emit!("frees_loose", s.frees_loose);
+        $emit!("frees_hot", s.frees_hot);
+        $emit!("allocs_hot", s.allocs_hot);
+        $emit!("hot_merged", s.hot_merged);
         $emit!("absorbs", s.absorbs);
         $emit!("absorbed_pages", s.absorbed_pages);
         $emit!("merges_local", s.merges_local);
@@ -149,8 +152,8 @@ fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     with_pool(f, |pool, f| {
         writeln!(
             f,
-            "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>7}",
-            "index", "pfn", "source", "state", "owner", "free", "order", "pending"
+            "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>7} {:>5}",
+            "index", "pfn", "source", "state", "owner", "free", "order", "pending", "hot"
         )?;
         for (index, block) in pool.blocks().iter().enumerate() {
             let Some(info) = pool.core().block_info(index) else {
@@ -173,7 +176,7 @@ fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Some(order) => write!(f, "{:>5} ", order)?,
                 None => write!(f, "{:>5} ", "-")?,
             }
-            writeln!(f, "{:>7}", info.pending_pages)?;
+            writeln!(f, "{:>7} {:>5}", info.pending_pages, info.hot_pages)?;
         }
         Ok(())
     })
@@ -201,6 +204,7 @@ fn show_fragmentation(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "shared_blocks: {}", info.shared_blocks)?;
         writeln!(f, "free_pages: {}", info.free_pages)?;
         writeln!(f, "pending_pages: {}", info.pending_pages)?;
+        writeln!(f, "hot_pages: {}", info.hot_pages)?;
         writeln!(
             f,
             "free_block_fraction: {}",

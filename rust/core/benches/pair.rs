@@ -1,5 +1,5 @@
 //! Host micro-benchmark (`cargo bench --bench pair`): single-thread alloc+free
-//! pairs at orders 0 and 9, and the remote-free path. Not run by `make check`.
+//! pairs at orders 0, 3 and 9, and the remote-free path. Not run by `make check`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -102,8 +102,10 @@ fn remote(order: u32) {
 
 fn main() {
     pair(0, true);
+    pair(3, true);
     pair(9, true);
     pair(0, false);
+    pair(3, false);
     pair(9, false);
     bulk(0);
     remote(0);

@@ -6,7 +6,7 @@
 //! (`Platform::maps`). Owner lookup from a page index is one array access:
 //! `blocks[page >> P].kind()`.
 
-use core::sync::atomic::{AtomicU32 as PlainU32, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU16, AtomicU32 as PlainU32, AtomicU8, Ordering::Relaxed};
 
 use super::buddy::BuddyCounts;
 use super::sync::{AtomicU32, Ordering};
@@ -76,7 +76,11 @@ impl BlockKind {
 ///   the new state are both locked (a cache lock and the global lock); a block
 ///   leaves `Shared` and becomes `Free` only when wholly free, and never goes
 ///   from `Fragment` to `Shared`.
-/// * `next`, `prev`, `bucket` and `counts` are changed only by the holder.
+/// * `next`, `prev`, `bucket`, `counts` and `hot_pages` are changed only by the
+///   holder.
+/// * `hot_pages` counts the pages of the block's units on its owner's hot
+///   stacks (`HELD` in the map, not counted by `pending`); it is 0 unless the
+///   block is `Owned` (see `cache::HotStacks`).
 /// * `pending` counts pages parked by remote frees and not yet absorbed
 ///   (wrapping; exact when no free is in flight); `queued` is 1 while the
 ///   block sits on a CPU's remote queue, linked through `queue_next`.
@@ -88,6 +92,7 @@ pub struct BlockMeta {
     pub(crate) next: PlainU32,
     pub(crate) prev: PlainU32,
     pub(crate) bucket: AtomicU8,
+    pub(crate) hot_pages: AtomicU16,
     pub(crate) counts: BuddyCounts,
 }
 
@@ -105,6 +110,7 @@ impl BlockMeta {
             next: PlainU32::new(NIL),
             prev: PlainU32::new(NIL),
             bucket: AtomicU8::new(0),
+            hot_pages: AtomicU16::new(0),
             counts: BuddyCounts::new(),
         }
     }
@@ -123,6 +129,19 @@ impl BlockMeta {
     /// are in flight).
     pub fn pending_pages(&self) -> u32 {
         self.pending.load(Ordering::Acquire)
+    }
+
+    /// Pages of the block's units on its owner's hot stacks (free, not merged;
+    /// a hint without the owner's lock).
+    pub fn hot_pages(&self) -> u32 {
+        u32::from(self.hot_pages.load(Relaxed))
+    }
+
+    /// Adds `delta` (possibly negative) to `hot_pages`. Holder only.
+    pub(crate) fn add_hot_pages(&self, delta: i32) {
+        let value = i32::from(self.hot_pages.load(Relaxed)) + delta;
+        debug_assert!((0..=i32::from(u16::MAX)).contains(&value));
+        self.hot_pages.store(value as u16, Relaxed);
     }
 
     pub(crate) fn next(&self) -> u32 {

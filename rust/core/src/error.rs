@@ -140,6 +140,14 @@ pub enum VerifyError {
         /// Page index of the chunk.
         page: usize,
     },
+    /// A hot-stack entry is not a parked unit of its order in a block the CPU
+    /// owns, is listed twice, or disagrees with its block's `hot_pages`.
+    BadHot {
+        /// CPU whose cache holds the entry.
+        cpu: usize,
+        /// Page index of the entry.
+        page: usize,
+    },
     /// The lists do not hold every block exactly once.
     BlockCountMismatch {
         /// Blocks found on lists.
@@ -198,6 +206,12 @@ impl fmt::Display for VerifyError {
             }
             VerifyError::BadLoose { cpu, page } => {
                 write!(f, "cpu {cpu}: loose chunk at page {page} is not parked")
+            }
+            VerifyError::BadHot { cpu, page } => {
+                write!(
+                    f,
+                    "cpu {cpu}: hot unit at page {page} is not a parked unit it owns"
+                )
             }
             VerifyError::BlockCountMismatch { found, expected } => {
                 write!(f, "{found} blocks on lists, pool has {expected}")

@@ -8,18 +8,24 @@ use super::geometry::NR_ORDERS;
 pub struct BlockInfo {
     /// State and owner.
     pub kind: BlockKind,
-    /// Pages in free units of the block's buddy (owner's or global's).
+    /// Pages in free units of the block's buddy (owner's or global's); hot
+    /// units (free in the owner's cache, not merged yet) are in `hot_pages`.
     pub free_pages: usize,
     /// Largest order with a free unit.
     pub largest_free_order: Option<u32>,
     /// Pages freed remotely and not yet absorbed.
     pub pending_pages: u32,
+    /// Pages freed by the owner onto its hot stacks and not merged yet (free
+    /// and allocatable by the owner, but not part of the buddy's free units).
+    pub hot_pages: u32,
 }
 
 /// Pool-wide fragmentation summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FragmentationInfo {
-    /// Free units by order, over all blocks (caches' owned blocks and global).
+    /// Free units by order, over all blocks (caches' owned blocks and global):
+    /// the buddies' merged free memory. Units on hot stacks and remotely freed
+    /// units are not in it (`hot_pages`, `pending_pages`).
     pub free_units_by_order: [usize; NR_ORDERS],
     /// Pages in those units.
     pub free_pages: usize,
@@ -33,6 +39,9 @@ pub struct FragmentationInfo {
     pub shared_blocks: usize,
     /// Pages freed remotely and not yet absorbed.
     pub pending_pages: usize,
+    /// Pages on the owners' hot stacks: free in a CPU cache (order
+    /// `<= 3`), not merged into their blocks' buddies yet.
+    pub hot_pages: usize,
 }
 
 impl FragmentationInfo {

@@ -3,10 +3,12 @@
 //!
 //! # Allocation (`alloc(cpu, k)`)
 //!
-//! Under the CPU's cache lock: take a unit of order `>= k` from the owned block
+//! Under the CPU's cache lock: pop a unit of order `k` from the hot stack
+//! (`k <= HOT_MAX_ORDER`), else take a unit of order `>= k` from the owned block
 //! with the smallest sufficient largest-free-order, else from the loose stacks
 //! (splitting a larger loose chunk). Only when that fails (the slow path):
 //!
+//! * merge the hot stacks back into their blocks, and retry;
 //! * absorb the CPU's remote queue, and retry;
 //! * refill under the global lock, in the RFC's order. Phase 0: recover a
 //!   fragment with a free unit of order `>= k` into ownership (ownership and
@@ -25,28 +27,33 @@
 //!
 //! Under the freeing CPU's own cache lock only:
 //!
-//! * block owned by this CPU: free into its buddy and merge at once;
+//! * block owned by this CPU: for `k <= HOT_MAX_ORDER`, park the unit on the
+//!   hot stack of order `k` unmerged (a full stack first merges its older
+//!   half back into the blocks' buddies, locally); larger orders are freed into
+//!   the block's buddy and merged at once;
 //! * block owned by another CPU, or a fragment: the remote-free protocol
 //!   (`remote.rs`), lock-free with respect to the holder;
 //! * shared block: park the chunk on this CPU's loose stack (classic PCP).
 //!
 //! Then, if the cache holds more than `high` pages, trim it to `high - batch`:
-//! loose chunks go back to the global pool (merging there), wholly free owned
-//! blocks go back whole, and if still above, the partly used owned blocks with
-//! the largest free units become fragments.
+//! the hot stacks are merged back into their blocks (locally), loose chunks go
+//! back to the global pool (merging there), wholly free owned blocks go back
+//! whole, and if still above, the partly used owned blocks with the largest
+//! free units become fragments.
 //!
 //! # Drain (`drain_cpu`)
 //!
-//! Absorbs the CPU's queue and every owned block's parked frees (merging
-//! bottom-up inside each block), returns loose chunks, returns wholly free
-//! blocks whole and turns partly used ones into fragments, whose free units
-//! are then the global pool's, queued behind everything else.
+//! Merges the hot stacks back into their blocks, absorbs the CPU's queue and
+//! every owned block's parked frees (merging bottom-up inside each block),
+//! returns loose chunks, returns wholly free blocks whole and turns partly used
+//! ones into fragments, whose free units are then the global pool's, queued
+//! behind everything else.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::block::{BlockKind, BlockMeta, NIL};
 use super::buddy::{Buddy, ALLOC, FREE, HELD};
-use super::cache::CpuCache;
+use super::cache::{CpuCache, HOT_MAX_ORDER};
 use super::error::{AllocError, FreeError, InitError, PolicyError, VerifyError};
 use super::geometry::{Geometry, PageIndex, NR_ORDERS};
 use super::global::GlobalPool;
@@ -116,6 +123,7 @@ impl<Pl: Platform> Pool<Pl> {
                 meta.set_kind(BlockKind::Free);
                 meta.pending.store(0, super::sync::Ordering::Relaxed);
                 meta.queued.store(0, super::sync::Ordering::Relaxed);
+                meta.hot_pages.store(0, Relaxed);
                 pool.buddy(block).reset_whole_free();
                 g.free.push_back(blocks, block);
                 g.pages += geo.block_pages();
@@ -224,7 +232,15 @@ impl<Pl: Platform> Pool<Pl> {
         let page = self
             .take_cached(c, k)
             .or_else(|| {
-                // Slow path: what other CPUs freed into our blocks first.
+                // Slow path: our own unmerged frees may make a unit >= k.
+                if self.flush_all_hot(c) != 0 {
+                    self.take_cached(c, k)
+                } else {
+                    None
+                }
+            })
+            .or_else(|| {
+                // Then what other CPUs freed into our blocks.
                 if self.absorb_remote_locked(cpu, c) != 0 {
                     self.take_cached(c, k)
                 } else {
@@ -250,9 +266,21 @@ impl<Pl: Platform> Pool<Pl> {
         Some(page)
     }
 
-    /// Allocates from the cache: owned blocks first, then loose chunks.
+    /// Allocates from the cache: the hot stack of order `k`, then owned blocks,
+    /// then loose chunks.
     fn take_cached(&self, c: &mut CpuCache, k: u32) -> Option<PageIndex> {
         let blocks = self.blocks();
+        if let Some(page) = c.hot.pop(k) {
+            // By the hot invariant the entry is a HELD unit of order k in a
+            // block we own: hand it out as it is, no split. It leaves the hot
+            // stack, `hot_pages` and `pages` together.
+            let block = page >> self.geo.block_order();
+            self.buddy(block).held_to_alloc(self.geo.offset_of(page));
+            blocks[block].add_hot_pages(-(1 << k));
+            c.pages -= 1 << k;
+            c.stats.allocs_hot += 1;
+            return Some(page);
+        }
         if let Some(block) = c.owned.find(k) {
             let buddy = self.buddy(block);
             let (off, _) = buddy.take(k, k, ALLOC)?;
@@ -294,6 +322,7 @@ impl<Pl: Platform> Pool<Pl> {
             loose,
             pages,
             stats,
+            ..
         } = c;
         let phase = self.with_global(stats, |g| {
             if policy.ownership {
@@ -493,12 +522,27 @@ impl<Pl: Platform> Pool<Pl> {
         match blocks[block].kind() {
             BlockKind::Free => Err(FreeError::DoubleFree),
             BlockKind::Owned(owner) if owner as usize == cpu => {
-                buddy.try_free(off, k, FREE)?;
-                let merges = buddy.release(off, k);
-                c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
+                if k <= HOT_MAX_ORDER {
+                    // Keeps the hot invariant (`cache::HotStacks`): the unit
+                    // becomes HELD (the compare-and-swap validates the free and
+                    // makes a second free of it fail, from any CPU), goes on our
+                    // hot stack unmerged and counts in `hot_pages` and `pages`.
+                    buddy.try_free(off, k, HELD)?;
+                    if c.hot.is_full(k) {
+                        let half = c.hot.len(k).div_ceil(2);
+                        self.flush_hot(c, k, half);
+                    }
+                    c.hot.push(k, page);
+                    blocks[block].add_hot_pages(1 << k);
+                    c.stats.frees_hot += 1;
+                } else {
+                    buddy.try_free(off, k, FREE)?;
+                    let merges = buddy.release(off, k);
+                    c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
+                    c.stats.merges_local += u64::from(merges);
+                }
                 c.pages += 1 << k;
                 c.stats.frees_local += 1;
-                c.stats.merges_local += u64::from(merges);
                 self.trim_if_needed(c);
                 Ok(())
             }
@@ -524,6 +568,66 @@ impl<Pl: Platform> Pool<Pl> {
         }
     }
 
+    // ------------------------------------------------------------ hot stacks
+
+    /// Merges the hot unit `(page, k)`, just taken off a hot stack, back into
+    /// its (owned) block's buddy, under the cache lock. `pages` is unchanged:
+    /// the unit was free in the cache and still is.
+    fn merge_hot(&self, owned: &mut Buckets, stats: &mut CpuStats, page: usize, k: u32) {
+        let blocks = self.blocks();
+        let block = page >> self.geo.block_order();
+        let buddy = self.buddy(block);
+        let off = self.geo.offset_of(page);
+        buddy.held_to_free(off);
+        let merges = buddy.release(off, k);
+        blocks[block].add_hot_pages(-(1 << k));
+        owned.rebucket(blocks, block, bucket_of(&buddy), false);
+        stats.merges_local += u64::from(merges);
+        stats.hot_merged += 1;
+    }
+
+    /// Merges the `count` oldest units of hot stack `k` back into their blocks.
+    fn flush_hot(&self, c: &mut CpuCache, k: u32, count: usize) {
+        let CpuCache {
+            owned, hot, stats, ..
+        } = c;
+        hot.drain_oldest(k, count, |page| self.merge_hot(owned, stats, page, k));
+    }
+
+    /// Merges every hot unit back into its block; returns how many there were.
+    /// Trim and drain do this first, so that blocks leave the cache with no hot
+    /// unit (hot invariant).
+    fn flush_all_hot(&self, c: &mut CpuCache) -> usize {
+        let mut units = 0;
+        for k in 0..=HOT_MAX_ORDER {
+            units += c.hot.len(k);
+            self.flush_hot(c, k, usize::MAX);
+        }
+        units
+    }
+
+    /// Merges the hot units of one owned block back into it, so that its
+    /// `HELD` fields are all parked remote frees and it may be absorbed (hot
+    /// invariant).
+    fn flush_hot_block(&self, c: &mut CpuCache, block: usize) {
+        if self.blocks()[block].hot_pages() == 0 {
+            return;
+        }
+        let p = self.geo.block_order();
+        let CpuCache {
+            owned, hot, stats, ..
+        } = c;
+        for k in 0..=HOT_MAX_ORDER {
+            hot.retain(k, |page| {
+                if page >> p != block {
+                    return true;
+                }
+                self.merge_hot(owned, stats, page, k);
+                false
+            });
+        }
+    }
+
     // ------------------------------------------------------ trim and drain
 
     fn trim_if_needed(&self, c: &mut CpuCache) {
@@ -536,17 +640,21 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// Returns free memory of the cache to the global pool until it holds at
-    /// most `target` pages: loose chunks, then wholly free blocks, then (the
-    /// blocks with the largest free units first) fragments. With `all`, every
-    /// owned block goes, whatever `target`.
+    /// most `target` pages: first merges the hot stacks back into their blocks
+    /// (locally; blocks may leave the cache only without hot units), then
+    /// returns loose chunks, then wholly free blocks, then (the blocks with the
+    /// largest free units first) fragments. With `all`, every owned block goes,
+    /// whatever `target`.
     fn shrink(&self, c: &mut CpuCache, target: usize, all: bool) {
         let blocks = self.blocks();
         let p = self.geo.block_order();
+        self.flush_all_hot(c);
         let CpuCache {
             owned,
             loose,
             pages,
             stats,
+            ..
         } = c;
         self.with_global(stats, |g| {
             for order in 0..=p {
@@ -581,6 +689,11 @@ impl<Pl: Platform> Pool<Pl> {
     /// pool: whole if wholly free, else as a fragment queued last.
     fn give_back(&self, g: &mut GlobalPool, pages: &mut usize, block: usize) {
         let blocks = self.blocks();
+        debug_assert_eq!(
+            blocks[block].hot_pages(),
+            0,
+            "block {block} leaves with hot units"
+        );
         let buddy = self.buddy(block);
         let free = buddy.free_pages();
         *pages -= free;
@@ -638,11 +751,14 @@ impl<Pl: Platform> Pool<Pl> {
         };
         cache.with(|c| {
             c.stats.drains += 1;
+            self.flush_all_hot(c);
             self.absorb_remote_locked(cpu, c);
             // Queue entries can be stale or late: scan every owned block.
             self.absorb_all_owned(c);
             self.shrink(c, 0, true);
-            debug_assert!(c.owned.is_empty() && c.loose.is_empty() && c.pages == 0);
+            debug_assert!(
+                c.owned.is_empty() && c.hot.is_empty() && c.loose.is_empty() && c.pages == 0
+            );
         });
     }
 
@@ -686,6 +802,9 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     fn absorb_owned_block(&self, c: &mut CpuCache, block: usize) -> usize {
+        // Hot invariant: absorb_held turns every HELD field FREE, so the
+        // block's hot units must be merged first (they are then merged anyway).
+        self.flush_hot_block(c, block);
         let buddy = self.buddy(block);
         let (absorbed, merges) = buddy.absorb_held();
         remote::absorbed(self.blocks(), block, absorbed);
@@ -814,6 +933,7 @@ impl<Pl: Platform> Pool<Pl> {
             free_pages: buddy.free_pages(),
             largest_free_order: buddy.max_free_order(),
             pending_pages: meta.pending_pages(),
+            hot_pages: meta.hot_pages(),
         })
     }
 
@@ -827,6 +947,7 @@ impl<Pl: Platform> Pool<Pl> {
             }
             info.free_pages += buddy.free_pages();
             info.pending_pages += self.blocks()[block].pending_pages() as usize;
+            info.hot_pages += self.blocks()[block].hot_pages() as usize;
             match self.blocks()[block].kind() {
                 BlockKind::Free => info.free_blocks += 1,
                 BlockKind::Owned(_) => info.owned_blocks += 1,

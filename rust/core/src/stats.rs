@@ -17,8 +17,16 @@ pub struct CpuStats {
     pub alloc_bad_order: u64,
     /// Pages returned by successful frees.
     pub freed_pages: u64,
-    /// Frees into a block this CPU owns (merged at once under its own lock).
+    /// Frees into a block this CPU owns, under its own lock (onto a hot stack
+    /// or merged at once).
     pub frees_local: u64,
+    /// Of `frees_local`, those parked on a hot stack unmerged (orders `<= 3`).
+    pub frees_hot: u64,
+    /// Allocations served from a hot stack (no split).
+    pub allocs_hot: u64,
+    /// Hot units merged back into their blocks (stack overflow, trim, drain,
+    /// absorb, alloc slow path).
+    pub hot_merged: u64,
     /// Frees into a block held by someone else (another CPU or the global pool
     /// as a fragment), queued lock-free for the holder.
     pub frees_remote: u64,
@@ -60,6 +68,9 @@ impl CpuStats {
             alloc_bad_order: 0,
             freed_pages: 0,
             frees_local: 0,
+            frees_hot: 0,
+            allocs_hot: 0,
+            hot_merged: 0,
             frees_remote: 0,
             frees_loose: 0,
             absorbs: 0,
@@ -85,6 +96,9 @@ impl CpuStats {
         self.alloc_bad_order += other.alloc_bad_order;
         self.freed_pages += other.freed_pages;
         self.frees_local += other.frees_local;
+        self.frees_hot += other.frees_hot;
+        self.allocs_hot += other.allocs_hot;
+        self.hot_merged += other.hot_merged;
         self.frees_remote += other.frees_remote;
         self.frees_loose += other.frees_loose;
         self.absorbs += other.absorbs;

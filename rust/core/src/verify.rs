@@ -9,21 +9,26 @@
 //!   free counts and free-page count match the map; a free block is one free
 //!   unit; parked units occur only where they may;
 //! * each holder's free-page counter equals the free pages of what it holds
-//!   (the free units of its blocks, plus its loose chunks for a CPU), and every
-//!   loose chunk is a parked unit of its order in a shared block.
+//!   (the free units of its blocks, plus its hot units and loose chunks for a
+//!   CPU), and every loose chunk is a parked unit of its order in a shared block;
+//! * the hot invariant (`cache::HotStacks`): every hot unit is a parked unit of
+//!   its order in a block the CPU owns, listed once, and each block's
+//!   `hot_pages` equals the pages of its hot units (0 for blocks not owned).
 //!
 //! Checked only when quiescent (no alloc, free or drain running):
 //!
 //! * the lists hold every block exactly once;
-//! * every page is in exactly one of: allocated, free in a cache, free in the
-//!   global pool, or parked by a remote free awaiting its holder; loose chunks
-//!   are exactly the parked units of shared blocks (so none is on two stacks);
-//! * pending counters match the parked pages, and the allocated pages in the
-//!   maps match the allocation and free counters.
+//! * every page is in exactly one of: allocated, free in a cache (merged in an
+//!   owned block, hot, or loose), free in the global pool, or parked by a
+//!   remote free awaiting its holder; loose chunks are exactly the parked units
+//!   of shared blocks (so none is on two stacks);
+//! * in every other block, the parked pages are exactly `pending` plus
+//!   `hot_pages`, and the allocated pages in the maps match the allocation and
+//!   free counters.
 
 use super::block::BlockKind;
 use super::buddy::{ALLOC, FREE, HELD};
-use super::cache::CpuCache;
+use super::cache::{CpuCache, HOT_MAX_ORDER};
 use super::error::VerifyError;
 use super::list::{Buckets, FULL_BUCKET};
 use super::platform::{Lock, Platform};
@@ -34,6 +39,8 @@ use super::pool::Pool;
 struct Tally {
     blocks: usize,
     free_pages: usize,
+    /// Sum of the listed blocks' `hot_pages`.
+    hot_pages: usize,
 }
 
 /// Checks one block's map and counts against its state. Holder's lock held.
@@ -95,6 +102,10 @@ fn check_block<Pl: Platform>(pool: &Pool<Pl>, block: usize) -> Result<usize, Ver
     if kind == BlockKind::Free && units != 1 {
         return Err(VerifyError::BadState { block });
     }
+    // Hot invariant: only owned blocks have hot units.
+    if !matches!(kind, BlockKind::Owned(_)) && pool.blocks()[block].hot_pages() != 0 {
+        return Err(VerifyError::BadState { block });
+    }
     if (0..=p).any(|k| buddy.nr_free(k) != nr_free[k as usize]) || buddy.free_pages() != free_pages
     {
         return Err(VerifyError::BadCounts { block });
@@ -137,6 +148,7 @@ fn check_buckets<Pl: Platform>(
                         result = Err(VerifyError::BadList { block });
                     }
                     tally.free_pages += free;
+                    tally.hot_pages += blocks[block].hot_pages() as usize;
                 }
                 Err(error) => result = Err(error),
             }
@@ -171,6 +183,7 @@ fn check_cache<Pl: Platform>(
             tally.free_pages += 1 << order;
         }
     }
+    check_hot(pool, cpu, c, tally)?;
     if tally.free_pages != c.pages {
         return Err(VerifyError::PageCountMismatch {
             holder: cpu,
@@ -178,6 +191,77 @@ fn check_cache<Pl: Platform>(
             recorded: c.pages,
         });
     }
+    Ok(())
+}
+
+/// Checks the hot invariant of one CPU's cache (`cache::HotStacks`) after its
+/// owned blocks were tallied. Its lock held; at most a few hundred entries, so
+/// the quadratic duplicate and per-block checks are cheap.
+fn check_hot<Pl: Platform>(
+    pool: &Pool<Pl>,
+    cpu: usize,
+    c: &CpuCache,
+    tally: &mut Tally,
+) -> Result<(), VerifyError> {
+    let geo = pool.geometry();
+    let p = geo.block_order();
+    let entries = || {
+        (0..=HOT_MAX_ORDER).flat_map(|k| c.hot.units(k).iter().map(move |&page| (page as usize, k)))
+    };
+    let mut hot_pages = 0;
+    for (i, (page, order)) in entries().enumerate() {
+        let bad = VerifyError::BadHot { cpu, page };
+        let block = geo.block_of(page).ok_or(bad)?;
+        let buddy = pool.buddy(block);
+        let off = page - geo.first_page(block);
+        if order > p
+            || pool.blocks()[block].kind() != BlockKind::Owned(cpu as u32)
+            || off & ((1 << order) - 1) != 0
+            || buddy.field(off) != HELD
+            || buddy.unit_order(off) != order
+        {
+            return Err(bad);
+        }
+        // Listed once; and at its block's first entry, the block's entries
+        // add up to its `hot_pages`.
+        let mut first_of_block = true;
+        for (other, _) in entries().take(i) {
+            if other == page {
+                return Err(bad);
+            }
+            first_of_block &= other >> p != block;
+        }
+        if first_of_block {
+            let pages: usize = entries()
+                .filter(|&(other, _)| other >> p == block)
+                .map(|(_, k)| 1usize << k)
+                .sum();
+            if pages != pool.blocks()[block].hot_pages() as usize {
+                return Err(bad);
+            }
+        }
+        hot_pages += 1 << order;
+    }
+    // Every owned block's hot pages are on the stacks: else find a block that
+    // claims hot pages but has no entry.
+    if hot_pages != tally.hot_pages {
+        let blocks = pool.blocks();
+        let mut culprit = None;
+        for bucket in 0..=FULL_BUCKET {
+            c.owned.list(bucket).for_each(blocks, |block| {
+                if culprit.is_none()
+                    && blocks[block].hot_pages() != 0
+                    && !entries().any(|(page, _)| page >> p == block)
+                {
+                    culprit = Some(block);
+                }
+            });
+        }
+        return Err(VerifyError::BadState {
+            block: culprit.unwrap_or(usize::MAX),
+        });
+    }
+    tally.free_pages += hot_pages;
     Ok(())
 }
 
@@ -252,10 +336,13 @@ pub(crate) fn verify<Pl: Platform>(pool: &Pool<Pl>, quiescent: bool) -> Result<(
                 return Err(VerifyError::BadState { block });
             }
         } else {
-            if meta.pending_pages() as usize != held {
+            // Parked units of owned and fragment blocks: remote frees
+            // (`pending`) and hot units (`hot_pages`, owned blocks only).
+            let hot = meta.hot_pages() as usize;
+            if hot > held || meta.pending_pages() as usize != held - hot {
                 return Err(VerifyError::BadCounts { block });
             }
-            parked_pending += held;
+            parked_pending += held - hot;
         }
     }
     let loose_pages: usize = pool

@@ -207,3 +207,32 @@ fn two_remote_frees_vs_owner_alloc() {
         assert_whole(&pool);
     });
 }
+
+/// The owner frees a page onto its hot stack (HELD, unmerged) while another
+/// CPU frees the same page: exactly one free succeeds, and a page the owner
+/// parked hot is never absorbed as a remote free nor lost.
+#[test]
+fn owner_hot_free_vs_remote_double_free() {
+    loom::model(|| {
+        let pool = pool(1, 2);
+        let a = pool.alloc(0, 0).unwrap();
+        let b = pool.alloc(0, 0).unwrap();
+        let t1 = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.free(1, a, 0))
+        };
+        let r0 = pool.free(0, a, 0);
+        pool.absorb_remote(0);
+        let r1 = t1.join().unwrap();
+        assert!(
+            matches!(
+                (r0, r1),
+                (Ok(()), Err(FreeError::DoubleFree)) | (Err(FreeError::DoubleFree), Ok(()))
+            ),
+            "{r0:?} {r1:?}"
+        );
+        pool.verify().unwrap();
+        pool.free(0, b, 0).unwrap();
+        assert_whole(&pool);
+    });
+}

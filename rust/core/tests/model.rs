@@ -3,6 +3,11 @@
 //! step against a reference model (a page-occupancy array plus the list of live
 //! allocations) and the invariant checker.
 //!
+//! Hot stacks: frees by the owning CPU (`FreeByOwner`) park small units on its
+//! hot stack, so double frees, wrong-order frees of freed pages, drains, trims
+//! (random `high`), reclaims and policy switches all meet hot units; after
+//! every step the hot pages are checked against the blocks and the caches.
+//!
 //! Cases: `PROPTEST_CASES` (default 256 here; `scripts/host-tests.sh` runs
 //! 10,000).
 
@@ -11,7 +16,7 @@ mod common;
 use proptest::prelude::*;
 
 use common::{assert_all_free, pool, StdPool};
-use pcpbuddy_core::{AllocError, FreeError, Policy};
+use pcpbuddy_core::{AllocError, BlockKind, FreeError, Policy};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -22,6 +27,17 @@ enum Op {
     Free {
         cpu: usize,
         pick: usize,
+    },
+    /// Free from the CPU that owns the block (the hot-stack path), if any.
+    FreeByOwner {
+        cpu: usize,
+        pick: usize,
+    },
+    /// Free a freed page (maybe hot) again with another order.
+    FreedWrongOrder {
+        cpu: usize,
+        pick: usize,
+        delta: u32,
     },
     DoubleFree {
         cpu: usize,
@@ -61,7 +77,11 @@ fn op(nr_cpus: usize, p: u32) -> impl Strategy<Value = Op> {
             // Bias towards small orders, as real traffic is.
             order: if small { order.min(1) } else { order },
         }),
-        8 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::Free { cpu, pick }),
+        5 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::Free { cpu, pick }),
+        4 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::FreeByOwner { cpu, pick }),
+        1 => (cpu.clone(), any::<usize>(), 1..=p).prop_map(|(cpu, pick, delta)| {
+            Op::FreedWrongOrder { cpu, pick, delta }
+        }),
         1 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::DoubleFree { cpu, pick }),
         1 => (cpu.clone(), any::<usize>(), 1..=p).prop_map(|(cpu, pick, delta)| Op::WrongOrder {
             cpu,
@@ -137,9 +157,33 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
             Op::Free { cpu, pick } => {
                 if !model.live.is_empty() {
                     let (page, order) = model.live.swap_remove(pick % model.live.len());
-                    assert_eq!(pool.free(cpu, page, order), Ok(()));
+                    free_checked(&pool, cpu, page, order, p);
                     model.set(page, order, false);
                     model.freed.push((page, order));
+                }
+            }
+            Op::FreeByOwner { cpu, pick } => {
+                if !model.live.is_empty() {
+                    let (page, order) = model.live.swap_remove(pick % model.live.len());
+                    let cpu = match pool.block_info(page >> p).unwrap().kind {
+                        BlockKind::Owned(owner) => owner as usize,
+                        _ => cpu,
+                    };
+                    free_checked(&pool, cpu, page, order, p);
+                    model.set(page, order, false);
+                    model.freed.push((page, order));
+                }
+            }
+            Op::FreedWrongOrder { cpu, pick, delta } => {
+                if !model.freed.is_empty() {
+                    let (page, order) = model.freed[pick % model.freed.len()];
+                    let wrong = (order + delta) % (p + 1);
+                    let got = pool.free(cpu, page, wrong);
+                    if page % (1 << wrong) != 0 {
+                        assert_eq!(got, Err(FreeError::Misaligned));
+                    } else {
+                        assert_eq!(got, Err(FreeError::DoubleFree));
+                    }
                 }
             }
             Op::DoubleFree { cpu, pick } => {
@@ -176,7 +220,15 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
             Op::OutOfPool { cpu } => {
                 assert_eq!(pool.free(cpu, total, 0), Err(FreeError::OutOfPool));
             }
-            Op::Drain { cpu } => pool.drain_cpu(cpu),
+            Op::Drain { cpu } => {
+                pool.drain_cpu(cpu);
+                // Drained: nothing cached, hot included, and nothing owned.
+                assert_eq!(pool.cpu_free_pages(cpu), Some(0));
+                for block in 0..nr_blocks {
+                    let info = pool.block_info(block).unwrap();
+                    assert_ne!(info.kind, BlockKind::Owned(cpu as u32));
+                }
+            }
             Op::Absorb { cpu } => {
                 pool.absorb_remote(cpu);
             }
@@ -197,6 +249,7 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
         if let Err(e) = pool.verify() {
             panic!("after {op:?}: {e}");
         }
+        check_hot(&pool, nr_blocks, nr_cpus);
         let live_pages: usize = model.live.iter().map(|&(_, o)| 1usize << o).sum();
         assert_eq!(pool.outstanding_pages(), live_pages as u64);
     }
@@ -206,6 +259,42 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
         pool.free(last_cpu, page, order).unwrap();
     }
     assert_all_free(&pool);
+}
+
+/// Frees a live allocation and checks where it went: a free by the block's
+/// owner of an order `<= 3` parks it on the owner's hot stack.
+fn free_checked(pool: &StdPool, cpu: usize, page: usize, order: u32, p: u32) {
+    let kind = pool.block_info(page >> p).unwrap().kind;
+    let before = pool.cpu_stats(cpu).unwrap();
+    assert_eq!(pool.free(cpu, page, order), Ok(()));
+    let after = pool.cpu_stats(cpu).unwrap();
+    let hot = kind == BlockKind::Owned(cpu as u32) && order <= 3;
+    assert_eq!(after.frees_hot - before.frees_hot, u64::from(hot));
+    if hot && after.trims == before.trims && after.hot_merged == before.hot_merged {
+        // Nothing merged it since: it is still hot.
+        assert!(pool.block_info(page >> p).unwrap().hot_pages >= 1 << order);
+        assert_eq!(pool.free(cpu, page, order), Err(FreeError::DoubleFree));
+    }
+}
+
+/// Hot pages: only in owned blocks, counted in their owners' caches.
+fn check_hot(pool: &StdPool, nr_blocks: usize, nr_cpus: usize) {
+    let mut hot_by_cpu = vec![0usize; nr_cpus];
+    let mut hot = 0;
+    for block in 0..nr_blocks {
+        let info = pool.block_info(block).unwrap();
+        if info.hot_pages != 0 {
+            match info.kind {
+                BlockKind::Owned(cpu) => hot_by_cpu[cpu as usize] += info.hot_pages as usize,
+                kind => panic!("block {block} is {kind:?} with hot pages"),
+            }
+        }
+        hot += info.hot_pages as usize;
+    }
+    assert_eq!(pool.fragmentation().hot_pages, hot);
+    for (cpu, &pages) in hot_by_cpu.iter().enumerate() {
+        assert!(pool.cpu_free_pages(cpu).unwrap() >= pages);
+    }
 }
 
 proptest! {
@@ -255,6 +344,12 @@ fn clamp(op: Op, nr_cpus: usize, p: u32) -> Op {
             order: order.min(p),
         },
         Op::Free { cpu, pick } => Op::Free { cpu: c(cpu), pick },
+        Op::FreeByOwner { cpu, pick } => Op::FreeByOwner { cpu: c(cpu), pick },
+        Op::FreedWrongOrder { cpu, pick, delta } => Op::FreedWrongOrder {
+            cpu: c(cpu),
+            pick,
+            delta: (delta - 1) % p + 1,
+        },
         Op::DoubleFree { cpu, pick } => Op::DoubleFree { cpu: c(cpu), pick },
         Op::WrongOrder { cpu, pick, delta } => Op::WrongOrder {
             cpu: c(cpu),
