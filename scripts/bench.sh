@@ -51,10 +51,17 @@ long=${BENCH_LONG:+--long}
 run_vm() {
 	local cpus=$1 dir=$2 cmd=$3
 	mkdir -p "$dir"
-	VM_CPUS=$cpus VM_TIMEOUT=${BENCH_TIMEOUT:-3600} scripts/vm.sh run "$dir" \
-		"insmod $PCPBUDDY_TOP/pcpbuddy.ko size_mb=$pool_mb &&
-		 { $cmd; } >$dir/suite.log 2>&1; echo \$? >$dir/rc; dmesg >$dir/dmesg.txt" \
-		>"$dir/console.txt" 2>&1 || true
+	for attempt in 1 2; do
+		rm -f "$dir/rc"
+		VM_CPUS=$cpus VM_TIMEOUT=${BENCH_TIMEOUT:-3600} scripts/vm.sh run "$dir" \
+			"insmod $PCPBUDDY_TOP/pcpbuddy.ko size_mb=$pool_mb &&
+			 { $cmd; } >$dir/suite.log 2>&1; echo \$? >$dir/rc; dmesg >$dir/dmesg.txt" \
+			>"$dir/console.txt" 2>&1 || true
+		[ -f "$dir/rc" ] && break
+		# QEMU itself died (multi-threaded TCG has crashed at boot here, e.g. an
+		# iotlb_to_section assertion): one more try.
+		log "the VM ended without a result (see $dir/console.txt)${attempt/1/; retrying once}"
+	done
 	[ "$(cat "$dir/rc" 2>/dev/null)" = 0 ] || {
 		tail -n 30 "$dir/suite.log" "$dir/console.txt" 2>/dev/null
 		die "the benchmark run in $dir failed"
