@@ -51,10 +51,12 @@ fn drain(cpu: c_uint) -> c_int {
     0
 }
 
-unsafe extern "C" fn cpu_online(cpu: c_uint) -> c_int {
+/// cpuhp startup callback.
+extern "C" fn cpu_online(cpu: c_uint) -> c_int {
     drain(cpu)
 }
 
-unsafe extern "C" fn cpu_offline(cpu: c_uint) -> c_int {
+/// cpuhp teardown callback.
+extern "C" fn cpu_offline(cpu: c_uint) -> c_int {
     drain(cpu)
 }
