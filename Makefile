@@ -44,4 +44,4 @@ bench:
 clean:
 	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
 		$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) clean; fi
-	rm -rf $(TOP)/rust/core/target $(TOP)/.vmtest
+	rm -rf $(TOP)/rust/core/target $(TOP)/rust/pcpbctl/target $(TOP)/.vmtest $(TOP)/selftests/tools/pcpbuddy_test
