@@ -23,8 +23,14 @@ APT_PACKAGES=(
 # Debian mirrors as this machine's apt already knows them, so that the private
 # configurations below use the same mirrors without naming any.
 debian_mirror() {
-	apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
-		awk -v suffix="$1" '$2 ~ "^[a-z]+" suffix "$" { print $1; exit }'
+	local targets
+	targets=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages')
+	if [ -z "$targets" ]; then
+		# No package lists yet (a fresh image): fetch them once.
+		quietly as_root apt-get update
+		targets=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages')
+	fi
+	awk -v suffix="$1" '$2 ~ "^[a-z]+" suffix "$" { print $1; exit }' <<<"$targets"
 }
 
 # A private apt configuration: its own sources list, lists and caches, so other
@@ -98,9 +104,12 @@ setup_rust() {
 	fi
 	# Miri (for the allocator core's host tests) exists only on nightly; it does not touch
 	# the kernel build, which uses the stable toolchain above.
+	# Not fatal: without it the host tests print "SKIP: miri: ..." and count a skip.
 	if [ "${HOST_TESTS_MIRI:-1}" != 0 ] && ! cargo +nightly miri --version >/dev/null 2>&1; then
 		log "rustup toolchain install nightly with miri (for the core's host tests)"
-		quietly rustup toolchain install nightly --profile minimal --component miri,rust-src
+		rustup toolchain install nightly --profile minimal --component miri,rust-src \
+			>"$PCPBUDDY_CACHE/logs/miri-install.log" 2>&1 ||
+			log "warning: could not install Miri (log: $PCPBUDDY_CACHE/logs/miri-install.log); its tests will be skipped"
 	fi
 	if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 		log "cargo install bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
@@ -181,7 +190,7 @@ check_config() {
 	[ $bad = 0 ] || { log "kernel config does not match scripts/kernel.config (see above)"; return 1; }
 }
 
-mkdir -p "$PCPBUDDY_CACHE"
+mkdir -p "$PCPBUDDY_CACHE/logs"
 case "${1:-kernel}" in
 tools) setup_packages; setup_rust; setup_virtme ;;
 source) setup_packages; setup_source ;;
