@@ -159,7 +159,7 @@ setup_kernel() {
 	[ -f "$build/.pcpbuddy-built" ] && return 0
 	jobs=$(nproc)
 	mkdir -p "$build"
-	log "building the test kernel in $build (about 16 minutes on 2 cores; log: $build/build.log)"
+	log "building the test kernel in $build (11-13 minutes on 2 cores; log: $build/build.log)"
 	local kmake=(make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs")
 	{
 		"${kmake[@]}" KCONFIG_ALLCONFIG="$PCPBUDDY_TOP/scripts/kernel.config" allnoconfig &&
