@@ -252,20 +252,7 @@ pub fn bar_chart(
     let mut svg = Svg::new(width, height);
     svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
     let right = width - legend_w;
-    for (v, label, major) in axis.ticks() {
-        let y = axis.y(v);
-        svg.line(
-            LEFT,
-            y,
-            right,
-            y,
-            if major { "#bbbbbb" } else { "#eeeeee" },
-            1.0,
-        );
-        if !label.is_empty() {
-            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
-        }
-    }
+    draw_grid(&mut svg, &axis, right);
     let scale = if log { " (log scale)" } else { "" };
     svg.text(
         16.0,
@@ -341,20 +328,7 @@ pub fn line_chart(
     let axis = Axis::new(&ys, log, y_range, TOP, bottom);
     let mut svg = Svg::new(width, height);
     svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
-    for (v, label, major) in axis.ticks() {
-        let y = axis.y(v);
-        svg.line(
-            LEFT,
-            y,
-            right,
-            y,
-            if major { "#bbbbbb" } else { "#eeeeee" },
-            1.0,
-        );
-        if !label.is_empty() {
-            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
-        }
-    }
+    draw_grid(&mut svg, &axis, right);
     let mut step = nice_step(x_hi / 5.0);
     if integer_x {
         step = step.max(1.0);
@@ -465,6 +439,24 @@ pub fn block_map(title: &str, panels: &[(String, Vec<Cell>)]) -> String {
     }
     svg.text(x, y + 12.0, 12.0, "start", 0.0, "(number: owner CPU)");
     svg.finish()
+}
+
+/// Horizontal grid lines and labels of the y axis, from `LEFT` to `right`.
+fn draw_grid(svg: &mut Svg, axis: &Axis, right: f64) {
+    for (v, label, major) in axis.ticks() {
+        let y = axis.y(v);
+        svg.line(
+            LEFT,
+            y,
+            right,
+            y,
+            if major { "#bbbbbb" } else { "#eeeeee" },
+            1.0,
+        );
+        if !label.is_empty() {
+            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
+        }
+    }
 }
 
 #[cfg(test)]
