@@ -758,6 +758,25 @@ impl Drop for Session<'_> {
     }
 }
 
+/// Keeps CPUs from going offline (`cpus_read_lock()`) for the length of a run: every thread is
+/// bound to a CPU checked online, and must stay runnable until it is stopped.
+struct NoHotplug;
+
+impl NoHotplug {
+    fn new() -> Self {
+        // SAFETY: Process context (the ioctl); released in `drop`.
+        unsafe { bindings::cpus_read_lock() };
+        NoHotplug
+    }
+}
+
+impl Drop for NoHotplug {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `new`.
+        unsafe { bindings::cpus_read_unlock() };
+    }
+}
+
 /// Builds the workers of `run` (their buffers are allocated here, before any clock starts).
 fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
     let cfg = &run.cfg;
@@ -831,6 +850,7 @@ fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
 
 /// Runs the benchmark described by `req` and fills in its results.
 pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
+    let _no_hotplug = NoHotplug::new();
     let cfg = Config::parse(pool, req)?;
     let session = Session::begin(pool, cfg.backend)?;
 
