@@ -74,6 +74,19 @@ fn now_ns() -> u64 {
     unsafe { bindings::ktime_get() as u64 }
 }
 
+/// Spins until `done()`, letting the scheduler in now and then (the vCPUs of an emulated guest
+/// may outnumber the host's cores).
+fn spin_until(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % 1024 == 0 {
+            glue::cond_resched();
+        }
+    }
+}
+
 /// xorshift64: cheap, and good enough to pick slots and orders.
 fn next_random(state: &mut u64) -> u64 {
     let mut x = *state;
@@ -319,14 +332,7 @@ impl Run<'_> {
             self.barrier_stop.store(self.stop.load(Relaxed), Relaxed);
             self.barrier_generation.store(generation + 1, Release);
         } else {
-            let mut spins = 0u32;
-            while self.barrier_generation.load(Acquire) == generation {
-                spin_loop();
-                spins = spins.wrapping_add(1);
-                if spins % 1024 == 0 {
-                    glue::cond_resched();
-                }
-            }
+            spin_until(|| self.barrier_generation.load(Acquire) != generation);
         }
         self.barrier_stop.load(Relaxed)
     }
@@ -661,14 +667,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     // SAFETY: By the function's contract, `run` outlives this thread.
     let run = unsafe { &*worker.run };
     run.ready.fetch_add(1, Release);
-    let mut spins = 0u32;
-    while !run.go.load(Acquire) {
-        spin_loop();
-        spins = spins.wrapping_add(1);
-        if spins % 1024 == 0 {
-            glue::cond_resched();
-        }
-    }
+    spin_until(|| run.go.load(Acquire));
     if !run.abort.load(Acquire) {
         match run.cfg.pattern {
             Pattern::Repeat => worker.repeat(run),

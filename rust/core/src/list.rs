@@ -102,14 +102,40 @@ impl BlockList {
 
     /// Calls `f` for each block, front to back. `f` must not change the list.
     pub(crate) fn for_each(&self, blocks: &[BlockMeta], mut f: impl FnMut(usize)) {
-        let mut cur = self.head;
-        let mut left = self.len;
-        while cur != NIL && left > 0 {
-            let next = blocks[cur as usize].next();
-            f(cur as usize);
-            cur = next;
-            left -= 1;
+        let mut walk = self.walk();
+        while let Some(block) = walk.next(blocks) {
+            f(block);
         }
+    }
+
+    /// A walk over the list as it is now, detached from it, so that the caller may hold `&mut`
+    /// to the list's owner and move each block it is given to another list.
+    pub(crate) fn walk(&self) -> Walk {
+        Walk {
+            cur: self.head,
+            left: self.len,
+        }
+    }
+}
+
+/// See [`BlockList::walk`]. It reads each block's successor before handing the block out, and
+/// hands out at most the list's length at the start: a block moved to a list not yet walked
+/// may be seen again, never one twice from this list.
+pub(crate) struct Walk {
+    cur: u32,
+    left: u32,
+}
+
+impl Walk {
+    /// The next block, if any.
+    pub(crate) fn next(&mut self, blocks: &[BlockMeta]) -> Option<usize> {
+        if self.cur == NIL || self.left == 0 {
+            return None;
+        }
+        let block = self.cur as usize;
+        self.cur = blocks[block].next();
+        self.left -= 1;
+        Some(block)
     }
 }
 

@@ -825,15 +825,8 @@ impl<Pl: Platform> Pool<Pl> {
             // Absorbing moves blocks between buckets; walk a bounded number of
             // entries from the current head (a block moved to a bucket not yet
             // walked is scanned again, which finds nothing).
-            let mut left = c.owned.list(bucket).len();
-            let mut cur = c.owned.list(bucket).head();
-            while let Some(block) = cur {
-                if left == 0 {
-                    break;
-                }
-                left -= 1;
-                let next = self.blocks()[block].next();
-                cur = (next != NIL).then_some(next as usize);
+            let mut walk = c.owned.list(bucket).walk();
+            while let Some(block) = walk.next(self.blocks()) {
                 self.absorb_owned_block(c, block);
             }
         }
@@ -844,15 +837,8 @@ impl<Pl: Platform> Pool<Pl> {
     fn absorb_fragments(&self, g: &mut GlobalPool) {
         let blocks = self.blocks();
         for bucket in 0..=FULL_BUCKET {
-            let mut left = g.fragments.list(bucket).len();
-            let mut cur = g.fragments.list(bucket).head();
-            while let Some(block) = cur {
-                if left == 0 {
-                    break;
-                }
-                left -= 1;
-                let next = blocks[block].next();
-                cur = (next != NIL).then_some(next as usize);
+            let mut walk = g.fragments.list(bucket).walk();
+            while let Some(block) = walk.next(blocks) {
                 let buddy = self.buddy(block);
                 let (absorbed, merges) = buddy.absorb_held();
                 if absorbed == 0 {

@@ -169,17 +169,8 @@ fn check_cache<Pl: Platform>(
     for order in 0..=geo.block_order() {
         for &page in c.loose.chunks(order) {
             let page = page as usize;
-            let bad = VerifyError::BadLoose { cpu, page };
-            let block = geo.block_of(page).ok_or(bad)?;
-            let buddy = pool.buddy(block);
-            let off = page - geo.first_page(block);
-            if pool.blocks()[block].kind() != BlockKind::Shared
-                || off & ((1 << order) - 1) != 0
-                || buddy.field(off) != HELD
-                || buddy.unit_order(off) != order
-            {
-                return Err(bad);
-            }
+            parked_unit(pool, page, order, BlockKind::Shared)
+                .ok_or(VerifyError::BadLoose { cpu, page })?;
             tally.free_pages += 1 << order;
         }
     }
@@ -192,6 +183,26 @@ fn check_cache<Pl: Platform>(
         });
     }
     Ok(())
+}
+
+/// The block of `page` if it starts a unit of exactly `order`, parked (`HELD`) in a block of
+/// `kind`: what a loose chunk and a hot unit both are.
+fn parked_unit<Pl: Platform>(
+    pool: &Pool<Pl>,
+    page: usize,
+    order: u32,
+    kind: BlockKind,
+) -> Option<usize> {
+    let geo = pool.geometry();
+    let block = geo.block_of(page)?;
+    let buddy = pool.buddy(block);
+    let off = page - geo.first_page(block);
+    let parked = order <= geo.block_order()
+        && pool.blocks()[block].kind() == kind
+        && off & ((1 << order) - 1) == 0
+        && buddy.field(off) == HELD
+        && buddy.unit_order(off) == order;
+    parked.then_some(block)
 }
 
 /// Checks the hot invariant of one CPU's cache (`cache::HotStacks`) after its
@@ -211,17 +222,7 @@ fn check_hot<Pl: Platform>(
     let mut hot_pages = 0;
     for (i, (page, order)) in entries().enumerate() {
         let bad = VerifyError::BadHot { cpu, page };
-        let block = geo.block_of(page).ok_or(bad)?;
-        let buddy = pool.buddy(block);
-        let off = page - geo.first_page(block);
-        if order > p
-            || pool.blocks()[block].kind() != BlockKind::Owned(cpu as u32)
-            || off & ((1 << order) - 1) != 0
-            || buddy.field(off) != HELD
-            || buddy.unit_order(off) != order
-        {
-            return Err(bad);
-        }
+        let block = parked_unit(pool, page, order, BlockKind::Owned(cpu as u32)).ok_or(bad)?;
         // Listed once; and at its block's first entry, the block's entries
         // add up to its `hot_pages`.
         let mut first_of_block = true;

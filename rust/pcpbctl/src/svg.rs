@@ -252,16 +252,7 @@ pub fn bar_chart(
     let mut svg = Svg::new(width, height);
     svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
     let right = width - legend_w;
-    draw_grid(&mut svg, &axis, right);
-    let scale = if log { " (log scale)" } else { "" };
-    svg.text(
-        16.0,
-        TOP + PLOT_H / 2.0,
-        12.0,
-        "middle",
-        -90.0,
-        &format!("{y_label}{scale}"),
-    );
+    draw_y_axis(&mut svg, &axis, right, y_label, log);
     for (g, label) in groups.iter().enumerate() {
         let x0 = LEFT + gap / 2.0 + g as f64 * group_w;
         for (s, (_, color)) in series.iter().enumerate() {
@@ -328,7 +319,7 @@ pub fn line_chart(
     let axis = Axis::new(&ys, log, y_range, TOP, bottom);
     let mut svg = Svg::new(width, height);
     svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
-    draw_grid(&mut svg, &axis, right);
+    draw_y_axis(&mut svg, &axis, right, y_label, log);
     let mut step = nice_step(x_hi / 5.0);
     if integer_x {
         step = step.max(1.0);
@@ -348,15 +339,6 @@ pub fn line_chart(
         "middle",
         0.0,
         x_label,
-    );
-    let scale = if log { " (log scale)" } else { "" };
-    svg.text(
-        16.0,
-        TOP + PLOT_H / 2.0,
-        12.0,
-        "middle",
-        -90.0,
-        &format!("{y_label}{scale}"),
     );
     for s in series {
         let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (px(x), axis.y(y))).collect();
@@ -441,8 +423,17 @@ pub fn block_map(title: &str, panels: &[(String, Vec<Cell>)]) -> String {
     svg.finish()
 }
 
-/// Horizontal grid lines and labels of the y axis, from `LEFT` to `right`.
-fn draw_grid(svg: &mut Svg, axis: &Axis, right: f64) {
+/// The y axis: horizontal grid lines and tick labels from `LEFT` to `right`, and its title.
+fn draw_y_axis(svg: &mut Svg, axis: &Axis, right: f64, y_label: &str, log: bool) {
+    let scale = if log { " (log scale)" } else { "" };
+    svg.text(
+        16.0,
+        TOP + PLOT_H / 2.0,
+        12.0,
+        "middle",
+        -90.0,
+        &format!("{y_label}{scale}"),
+    );
     for (v, label, major) in axis.ticks() {
         let y = axis.y(v);
         svg.line(
