@@ -157,6 +157,14 @@ setup_kernel() {
 	src=$(cat "$PCPBUDDY_CACHE/src/current")
 	build=$(kernel_build_dir)
 	[ -f "$build/.pcpbuddy-built" ] && return 0
+	# One kernel build at a time on this machine (two would each take twice as long): wait for
+	# a build already running, which may be this very kernel.
+	exec 9>"$PCPBUDDY_CACHE/build.lock"
+	if ! flock -n 9; then
+		log "another kernel build is running; waiting for it"
+		flock 9
+	fi
+	[ -f "$build/.pcpbuddy-built" ] && return 0
 	jobs=$(nproc)
 	mkdir -p "$build"
 	log "building the test kernel in $build (11-13 minutes on 2 cores; log: $build/build.log)"

@@ -67,6 +67,10 @@ case "${1:-}" in
 run)
 	out=${2:?usage: vm.sh run OUTDIR CMD...}
 	shift 2
+	# One VM at a time: two emulated guests on a 2-core machine starve each other (and any
+	# timing either takes).
+	exec 8>"$PCPBUDDY_CACHE/vm.lock"
+	flock -n 8 || { log "another VM is running; waiting for it"; flock 8; }
 	accel=$(accel_args)
 	log "booting $(basename "$KDIR") (${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
 	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel "${qemu_args[@]}" --append "$APPEND" \
