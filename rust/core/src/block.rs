@@ -1,15 +1,19 @@
-//! Per-block metadata: the block's state (free, owned by a CPU, fragment,
-//! shared), its list links, its remote-free bookkeeping and its buddy counts.
+//! Per-block metadata: the block's state (free, owned by a CPU, fragment, shared), its
+//! remote-free bookkeeping, its list links and its buddy counts.
 //!
 //! One [`BlockMeta`] exists per pageblock, in an array the platform supplies
-//! (`Platform::blocks`); the block's unit map lives in a second array
-//! (`Platform::maps`). Owner lookup from a page index is one array access:
-//! `blocks[page >> P].kind()`.
+//! (`Platform::blocks`); the block's unit map and free bitmaps live in two more arrays. Owner
+//! lookup from a page index is one array access: `blocks[page >> P].kind()`.
+//!
+//! The metadata is two cache lines: one that every free of the block's pages reads (the state)
+//! and that remote freers write when they notify the holder, and one that only the holder
+//! writes (links, counts). Metadata of different blocks never shares a line, so CPUs working in
+//! their own blocks never contend for one.
 
-use core::sync::atomic::{AtomicU16, AtomicU32 as PlainU32, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32 as PlainU32, AtomicU8, Ordering::Relaxed};
 
 use super::buddy::BuddyCounts;
-use super::sync::{AtomicU32, Ordering};
+use super::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// "No block" in list links and queue links.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -21,15 +25,15 @@ pub enum BlockKind {
     /// Wholly free, on the global pool's free-block list. Held by the global lock.
     Free,
     /// Owned by a CPU: its free units are that CPU's cache. Held by that CPU's
-    /// cache lock; frees from other CPUs are queued for it lock-free.
+    /// cache lock; frees from other CPUs are parked for it lock-free.
     Owned(u32),
     /// Drained while partly allocated: its free units belong to the global pool,
     /// which remembers it so a refill can recover it. Held by the global lock;
-    /// frees are queued lock-free like remote frees.
+    /// frees are parked lock-free like remote frees.
     Fragment,
     /// Split into chunks handed out without ownership (degrade mode or
     /// ownership off). Its free units belong to the global pool; freed chunks go
-    /// to the freeing CPU's loose stack, as in a classic per-CPU page cache.
+    /// to the freeing CPU's magazine or loose stack, as in a classic per-CPU page cache.
     Shared,
 }
 
@@ -68,7 +72,28 @@ impl BlockKind {
     }
 }
 
-/// Metadata of one pageblock (its unit map is stored separately).
+/// The line of a block's metadata that frees read and remote freers write.
+#[repr(align(64))]
+struct Shared {
+    state: AtomicU32,
+    /// 1 while the block sits on a remote queue, linked through `queue_next`.
+    queued: AtomicU32,
+    queue_next: AtomicU32,
+    /// Groups of the block (see `Buddy::group_shift`) that may hold `PARKED` units not yet
+    /// absorbed: set by notifying freers, taken by the holder when it absorbs.
+    parked_hint: AtomicU64,
+}
+
+/// The line of a block's metadata that only its holder writes.
+#[repr(align(64))]
+struct Holder {
+    next: PlainU32,
+    prev: PlainU32,
+    bucket: AtomicU8,
+    counts: BuddyCounts,
+}
+
+/// Metadata of one pageblock (its unit map and free bitmaps are stored separately).
 ///
 /// # Invariants
 ///
@@ -76,24 +101,13 @@ impl BlockKind {
 ///   the new state are both locked (a cache lock and the global lock); a block
 ///   leaves `Shared` and becomes `Free` only when wholly free, and never goes
 ///   from `Fragment` to `Shared`.
-/// * `next`, `prev`, `bucket`, `counts` and `hot_pages` are changed only by the
-///   holder.
-/// * `hot_pages` counts the pages of the block's units on its owner's hot
-///   stacks (`HELD` in the map, not counted by `pending`); it is 0 unless the
-///   block is `Owned` (see `cache::HotStacks`).
-/// * `pending` counts pages parked by remote frees and not yet absorbed
-///   (wrapping; exact when no free is in flight); `queued` is 1 while the
-///   block sits on a CPU's remote queue, linked through `queue_next`.
+/// * `next`, `prev`, `bucket` and `counts` are changed only by the holder.
+/// * `queued` is 1 while the block sits on a remote queue, linked through `queue_next`;
+///   every `PARKED` unit of the block whose freer has notified is covered by a bit of
+///   `parked_hint` or by a queue entry not yet absorbed (see `remote.rs`).
 pub struct BlockMeta {
-    state: AtomicU32,
-    pub(crate) pending: AtomicU32,
-    pub(crate) queued: AtomicU32,
-    pub(crate) queue_next: AtomicU32,
-    pub(crate) next: PlainU32,
-    pub(crate) prev: PlainU32,
-    pub(crate) bucket: AtomicU8,
-    pub(crate) hot_pages: AtomicU16,
-    pub(crate) counts: BuddyCounts,
+    shared: Shared,
+    holder: Holder,
 }
 
 impl BlockMeta {
@@ -103,58 +117,74 @@ impl BlockMeta {
     /// initialises each element in place with it.
     pub fn new() -> Self {
         Self {
-            state: AtomicU32::new(BlockKind::Free.encode()),
-            pending: AtomicU32::new(0),
-            queued: AtomicU32::new(0),
-            queue_next: AtomicU32::new(NIL),
-            next: PlainU32::new(NIL),
-            prev: PlainU32::new(NIL),
-            bucket: AtomicU8::new(0),
-            hot_pages: AtomicU16::new(0),
-            counts: BuddyCounts::new(),
+            shared: Shared {
+                state: AtomicU32::new(BlockKind::Free.encode()),
+                queued: AtomicU32::new(0),
+                queue_next: AtomicU32::new(NIL),
+                parked_hint: AtomicU64::new(0),
+            },
+            holder: Holder {
+                next: PlainU32::new(NIL),
+                prev: PlainU32::new(NIL),
+                bucket: AtomicU8::new(0),
+                counts: BuddyCounts::new(),
+            },
         }
     }
 
     /// The block's state. Lock-free; exact when the holder's lock is held.
     pub fn kind(&self) -> BlockKind {
-        BlockKind::decode(self.state.load(Ordering::Acquire))
+        BlockKind::decode(self.shared.state.load(Ordering::Acquire))
     }
 
     /// Sets the state. Caller holds the old and the new holder's locks.
     pub(crate) fn set_kind(&self, kind: BlockKind) {
-        self.state.store(kind.encode(), Ordering::Release);
+        self.shared.state.store(kind.encode(), Ordering::Release);
     }
 
-    /// Pages parked by remote frees and not yet absorbed (a hint while frees
-    /// are in flight).
-    pub fn pending_pages(&self) -> u32 {
-        self.pending.load(Ordering::Acquire)
+    pub(crate) fn queued(&self) -> &AtomicU32 {
+        &self.shared.queued
     }
 
-    /// Pages of the block's units on its owner's hot stacks (free, not merged;
-    /// a hint without the owner's lock).
-    pub fn hot_pages(&self) -> u32 {
-        u32::from(self.hot_pages.load(Relaxed))
+    pub(crate) fn queue_next(&self) -> &AtomicU32 {
+        &self.shared.queue_next
     }
 
-    /// Adds `delta` (possibly negative) to `hot_pages`. Holder only.
-    pub(crate) fn add_hot_pages(&self, delta: i32) {
-        let value = i32::from(self.hot_pages.load(Relaxed)) + delta;
-        debug_assert!((0..=i32::from(u16::MAX)).contains(&value));
-        self.hot_pages.store(value as u16, Relaxed);
+    pub(crate) fn parked_hint(&self) -> &AtomicU64 {
+        &self.shared.parked_hint
+    }
+
+    pub(crate) fn counts(&self) -> &BuddyCounts {
+        &self.holder.counts
+    }
+
+    pub(crate) fn bucket(&self) -> usize {
+        usize::from(self.holder.bucket.load(Relaxed))
+    }
+
+    pub(crate) fn set_bucket(&self, bucket: usize) {
+        self.holder.bucket.store(bucket as u8, Relaxed);
     }
 
     pub(crate) fn next(&self) -> u32 {
-        self.next.load(Relaxed)
+        self.holder.next.load(Relaxed)
     }
 
     pub(crate) fn prev(&self) -> u32 {
-        self.prev.load(Relaxed)
+        self.holder.prev.load(Relaxed)
+    }
+
+    pub(crate) fn set_next(&self, next: u32) {
+        self.holder.next.store(next, Relaxed);
+    }
+
+    pub(crate) fn set_prev(&self, prev: u32) {
+        self.holder.prev.store(prev, Relaxed);
     }
 
     pub(crate) fn set_links(&self, prev: u32, next: u32) {
-        self.prev.store(prev, Relaxed);
-        self.next.store(next, Relaxed);
+        self.set_prev(prev);
+        self.set_next(next);
     }
 }
 

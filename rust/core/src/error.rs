@@ -24,7 +24,7 @@ pub enum FreeError {
     BadCpu,
     /// The order is larger than the pageblock order.
     BadOrder,
-    /// The page index is outside the pool.
+    /// The page is not the pool's.
     OutOfPool,
     /// The page is not aligned to the order, so it cannot start a chunk of that order.
     Misaligned,
@@ -34,38 +34,21 @@ pub enum FreeError {
     DoubleFree,
     /// The page lies inside an allocation but does not start it (a tail page).
     NotAllocated,
+    /// A folio freed as pages, or pages freed as a folio.
+    WrongKind,
+    /// The page still has references besides its user's (kernel glue: `page_count()` above
+    /// what the pool handed out); freeing it now would hand it out while in use.
+    Busy,
+    /// The page's reference count fell to zero (kernel glue: the user dropped the pool's
+    /// reference with `put_page()`/`folio_put()` too): the kernel has taken the memory, so the
+    /// pool never hands it out again.
+    Released,
 }
 
 /// Number of [`FreeError`] kinds (for per-kind counters).
-pub const NR_FREE_ERRORS: usize = 7;
+pub const NR_FREE_ERRORS: usize = 10;
 
 impl FreeError {
-    /// Index of the kind in per-kind counter arrays.
-    pub const fn index(self) -> usize {
-        match self {
-            FreeError::BadCpu => 0,
-            FreeError::BadOrder => 1,
-            FreeError::OutOfPool => 2,
-            FreeError::Misaligned => 3,
-            FreeError::WrongOrder => 4,
-            FreeError::DoubleFree => 5,
-            FreeError::NotAllocated => 6,
-        }
-    }
-
-    /// Short name, for debugfs.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FreeError::BadCpu => "bad_cpu",
-            FreeError::BadOrder => "bad_order",
-            FreeError::OutOfPool => "out_of_pool",
-            FreeError::Misaligned => "misaligned",
-            FreeError::WrongOrder => "wrong_order",
-            FreeError::DoubleFree => "double_free",
-            FreeError::NotAllocated => "not_allocated",
-        }
-    }
-
     /// All kinds, in index order.
     pub const ALL: [FreeError; NR_FREE_ERRORS] = [
         FreeError::BadCpu,
@@ -75,7 +58,34 @@ impl FreeError {
         FreeError::WrongOrder,
         FreeError::DoubleFree,
         FreeError::NotAllocated,
+        FreeError::WrongKind,
+        FreeError::Busy,
+        FreeError::Released,
     ];
+
+    /// Short names, for debugfs, in index order.
+    pub const NAMES: [&'static str; NR_FREE_ERRORS] = [
+        "bad_cpu",
+        "bad_order",
+        "out_of_pool",
+        "misaligned",
+        "wrong_order",
+        "double_free",
+        "not_allocated",
+        "wrong_kind",
+        "busy",
+        "released",
+    ];
+
+    /// Index of the kind in per-kind counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Short name, for debugfs.
+    pub const fn name(self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
 }
 
 /// Why a pool could not be created over the storage the platform supplied.
@@ -85,9 +95,10 @@ pub enum InitError {
     BadGeometry,
     /// `blocks()` does not have one element per block.
     BlockCount,
-    /// `maps()` is shorter than `Geometry::map_words()`.
+    /// `maps()` or `bitmaps()` is shorter than the geometry needs.
     MapTooSmall,
-    /// No caches, more than `u32::MAX >> 2` caches, or `remote_queues()` not one per cache.
+    /// No caches, more than `u32::MAX >> 2` caches, or `remote_queues()` not one per cache
+    /// plus one.
     CacheCount,
 }
 
@@ -133,20 +144,27 @@ pub enum VerifyError {
         /// Block index.
         block: usize,
     },
-    /// A loose chunk in a CPU cache does not match a parked unit of its order.
+    /// A loose chunk in a CPU cache does not match a cached unit of its order.
     BadLoose {
         /// CPU whose cache holds the chunk.
         cpu: usize,
         /// Page index of the chunk.
         page: usize,
     },
-    /// A hot-stack entry is not a parked unit of its order in a block the CPU
-    /// owns, is listed twice, or disagrees with its block's `hot_pages`.
-    BadHot {
-        /// CPU whose cache holds the entry.
+    /// A magazine entry is not a cached unit of its order.
+    BadCached {
+        /// CPU whose magazine holds the entry.
         cpu: usize,
         /// Page index of the entry.
         page: usize,
+    },
+    /// The cached units of the maps are not exactly the units the magazines and loose stacks
+    /// list (one is listed twice, or not at all).
+    CachedUnaccounted {
+        /// Cached units in the maps.
+        found: usize,
+        /// Units listed by magazines and loose stacks.
+        listed: usize,
     },
     /// The lists do not hold every block exactly once.
     BlockCountMismatch {
@@ -205,14 +223,18 @@ impl fmt::Display for VerifyError {
                 write!(f, "block {block}: map contents not allowed in its state")
             }
             VerifyError::BadLoose { cpu, page } => {
-                write!(f, "cpu {cpu}: loose chunk at page {page} is not parked")
+                write!(f, "cpu {cpu}: loose chunk at page {page} is not cached")
             }
-            VerifyError::BadHot { cpu, page } => {
+            VerifyError::BadCached { cpu, page } => {
                 write!(
                     f,
-                    "cpu {cpu}: hot unit at page {page} is not a parked unit it owns"
+                    "cpu {cpu}: magazine entry at page {page} is not a cached unit"
                 )
             }
+            VerifyError::CachedUnaccounted { found, listed } => write!(
+                f,
+                "{found} cached units in the maps, {listed} listed by magazines and loose stacks"
+            ),
             VerifyError::BlockCountMismatch { found, expected } => {
                 write!(f, "{found} blocks on lists, pool has {expected}")
             }

@@ -14,20 +14,28 @@ pub const NR_ORDERS: usize = MAX_BLOCK_ORDER as usize + 1;
 /// Pool-relative page index: `block << block_order | offset`.
 pub type PageIndex = usize;
 
-/// Map fields (one per page, two bits each) stored in one map word.
-pub(crate) const FIELDS_PER_WORD: usize = 32;
+/// Pages per map line: one cache line of state bytes (`platform::MapLine`).
+pub const MAP_LINE_PAGES: usize = 64;
 
-/// Shape of a pool: block order and number of blocks.
+/// Words per bitmap line: one cache line of free bitmaps (`platform::BitmapLine`).
+pub const BITMAP_LINE_WORDS: usize = 8;
+
+/// Shape of a pool: block order and number of blocks, and the layout of a block's metadata.
+///
+/// A block's free bitmaps hold one bit per possible unit of each order `k` (`2^(P-k)` bits,
+/// at least one word), order after order; `bitmap_offset(k)` is the first word of order `k`.
 ///
 /// # Invariants
 ///
 /// `1 <= block_order <= MAX_BLOCK_ORDER`, `nr_blocks >= 1`, and every page
 /// index of the pool fits in a `u32` (`nr_blocks << block_order <= u32::MAX`),
-/// so that page indices can be stored in 32-bit slots.
+/// so that page indices can be stored in 32-bit slots. `bitmap_offsets` is the
+/// prefix sum of the bitmap words of orders `0..=block_order`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     block_order: u32,
     nr_blocks: usize,
+    bitmap_offsets: [u16; NR_ORDERS + 1],
 }
 
 impl Geometry {
@@ -40,10 +48,23 @@ impl Geometry {
         if nr_blocks > max_blocks {
             return None;
         }
-        // INVARIANT: checked above.
+        let mut bitmap_offsets = [0u16; NR_ORDERS + 1];
+        let mut k = 0;
+        while k < NR_ORDERS {
+            let bits = if k as u32 <= block_order {
+                1usize << (block_order - k as u32)
+            } else {
+                0
+            };
+            let words = if bits == 0 { 0 } else { bits.div_ceil(64) };
+            bitmap_offsets[k + 1] = bitmap_offsets[k] + words as u16;
+            k += 1;
+        }
+        // INVARIANT: checked above; offsets computed above.
         Some(Self {
             block_order,
             nr_blocks,
+            bitmap_offsets,
         })
     }
 
@@ -67,19 +88,29 @@ impl Geometry {
         self.nr_blocks << self.block_order
     }
 
-    /// Map words (`MapWord`) each block needs: two bits per page, at least one word.
-    pub const fn map_words_per_block(&self) -> usize {
-        let words = (2 << self.block_order) / 64;
-        if words == 0 {
-            1
-        } else {
-            words
-        }
+    /// Map lines (`MapLine`, 64 state bytes) each block needs: at least one.
+    pub const fn map_lines_per_block(&self) -> usize {
+        self.block_pages().div_ceil(MAP_LINE_PAGES)
     }
 
-    /// Length of the map-word array the platform must supply.
-    pub const fn map_words(&self) -> usize {
-        self.map_words_per_block() * self.nr_blocks
+    /// Length of the map-line array the platform must supply.
+    pub const fn map_lines(&self) -> usize {
+        self.map_lines_per_block() * self.nr_blocks
+    }
+
+    /// First word of order `k`'s free bitmap inside a block's bitmap words.
+    pub(crate) const fn bitmap_offset(&self, k: u32) -> usize {
+        self.bitmap_offsets[k as usize] as usize
+    }
+
+    /// Bitmap lines (`BitmapLine`, 8 words) each block needs.
+    pub const fn bitmap_lines_per_block(&self) -> usize {
+        (self.bitmap_offsets[self.block_order as usize + 1] as usize).div_ceil(BITMAP_LINE_WORDS)
+    }
+
+    /// Length of the bitmap-line array the platform must supply.
+    pub const fn bitmap_lines(&self) -> usize {
+        self.bitmap_lines_per_block() * self.nr_blocks
     }
 
     /// Block index of a page index, `None` if the page is outside the pool.
@@ -115,9 +146,15 @@ mod tests {
         assert!(Geometry::new(9, (u32::MAX as usize >> 9) + 1).is_none());
         let g = Geometry::new(9, 4).unwrap();
         assert_eq!(g.block_pages(), 512);
-        assert_eq!(g.map_words_per_block(), 16);
-        assert_eq!(Geometry::new(3, 1).unwrap().map_words_per_block(), 1);
-        assert_eq!(Geometry::new(10, 1).unwrap().map_words_per_block(), 32);
+        assert_eq!(g.map_lines_per_block(), 8);
+        // Orders 0..=9: 8 + 4 + 2 + 1 * 7 words = 21 words, 3 lines.
+        assert_eq!(g.bitmap_offset(1), 8);
+        assert_eq!(g.bitmap_offset(3), 14);
+        assert_eq!(g.bitmap_offset(9), 20);
+        assert_eq!(g.bitmap_lines_per_block(), 3);
+        assert_eq!(Geometry::new(3, 1).unwrap().map_lines_per_block(), 1);
+        assert_eq!(Geometry::new(3, 1).unwrap().bitmap_lines_per_block(), 1);
+        assert_eq!(Geometry::new(10, 1).unwrap().map_lines_per_block(), 16);
         assert_eq!(g.block_of(4 * 512), None);
         assert_eq!(g.block_of(3 * 512 + 7), Some(3));
         assert_eq!(g.offset_of(3 * 512 + 7), 7);

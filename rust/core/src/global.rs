@@ -5,7 +5,6 @@
 //! and last-resort allocations touch them: their free units are "queued last".
 
 use super::list::{BlockList, Buckets};
-use super::stats::GlobalStats;
 
 /// The global pool. Lives behind the global lock (`Platform::global`).
 pub struct GlobalPool {
@@ -18,7 +17,6 @@ pub struct GlobalPool {
     /// Free pages the global pool holds (free units of its blocks; parked
     /// remote frees of fragments count once absorbed).
     pub(crate) pages: usize,
-    pub(crate) stats: GlobalStats,
 }
 
 impl GlobalPool {
@@ -29,7 +27,6 @@ impl GlobalPool {
             fragments: Buckets::new(),
             shared: Buckets::new(),
             pages: 0,
-            stats: GlobalStats::new(),
         }
     }
 
@@ -41,11 +38,6 @@ impl GlobalPool {
     /// Wholly free blocks.
     pub fn free_blocks(&self) -> usize {
         self.free.len()
-    }
-
-    /// The global counters.
-    pub fn stats(&self) -> &GlobalStats {
-        &self.stats
     }
 }
 

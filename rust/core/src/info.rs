@@ -8,24 +8,23 @@ use super::geometry::NR_ORDERS;
 pub struct BlockInfo {
     /// State and owner.
     pub kind: BlockKind,
-    /// Pages in free units of the block's buddy (owner's or global's); hot
-    /// units (free in the owner's cache, not merged yet) are in `hot_pages`.
+    /// Pages in free units of the block's buddy (its holder's).
     pub free_pages: usize,
-    /// Largest order with a free unit.
+    /// Largest order with a free unit in the buddy.
     pub largest_free_order: Option<u32>,
-    /// Pages freed remotely and not yet absorbed.
-    pub pending_pages: u32,
-    /// Pages freed by the owner onto its hot stacks and not merged yet (free
-    /// and allocatable by the owner, but not part of the buddy's free units).
-    pub hot_pages: u32,
+    /// Pages freed by CPUs that do not hold the block, not yet absorbed by the holder.
+    pub parked_pages: usize,
+    /// Pages free in some CPU's magazine or loose stack (not part of the buddy's free units).
+    pub cached_pages: usize,
+    /// The block is one free unit that kept its compound state (a cached folio).
+    pub compound: bool,
 }
 
 /// Pool-wide fragmentation summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FragmentationInfo {
-    /// Free units by order, over all blocks (caches' owned blocks and global):
-    /// the buddies' merged free memory. Units on hot stacks and remotely freed
-    /// units are not in it (`hot_pages`, `pending_pages`).
+    /// Free units by order, over all blocks (caches' owned blocks and global): the buddies'
+    /// merged free memory. Cached and parked units are not in it.
     pub free_units_by_order: [usize; NR_ORDERS],
     /// Pages in those units.
     pub free_pages: usize,
@@ -38,10 +37,9 @@ pub struct FragmentationInfo {
     /// Shared blocks.
     pub shared_blocks: usize,
     /// Pages freed remotely and not yet absorbed.
-    pub pending_pages: usize,
-    /// Pages on the owners' hot stacks: free in a CPU cache (order
-    /// `<= 3`), not merged into their blocks' buddies yet.
-    pub hot_pages: usize,
+    pub parked_pages: usize,
+    /// Pages in magazines and loose stacks: free in a CPU cache, not merged into their blocks.
+    pub cached_pages: usize,
 }
 
 impl FragmentationInfo {

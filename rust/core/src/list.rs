@@ -9,7 +9,6 @@
 
 use super::block::{BlockMeta, NIL};
 use super::geometry::NR_ORDERS;
-use core::sync::atomic::Ordering::Relaxed;
 
 /// A list of blocks.
 ///
@@ -55,7 +54,7 @@ impl BlockList {
         if self.head == NIL {
             self.tail = index;
         } else {
-            blocks[self.head as usize].prev.store(index, Relaxed);
+            blocks[self.head as usize].set_prev(index);
         }
         self.head = index;
         self.len += 1;
@@ -68,7 +67,7 @@ impl BlockList {
         if self.tail == NIL {
             self.head = index;
         } else {
-            blocks[self.tail as usize].next.store(index, Relaxed);
+            blocks[self.tail as usize].set_next(index);
         }
         self.tail = index;
         self.len += 1;
@@ -81,13 +80,13 @@ impl BlockList {
             debug_assert_eq!(self.head, block as u32);
             self.head = next;
         } else {
-            blocks[prev as usize].next.store(next, Relaxed);
+            blocks[prev as usize].set_next(next);
         }
         if next == NIL {
             debug_assert_eq!(self.tail, block as u32);
             self.tail = prev;
         } else {
-            blocks[next as usize].prev.store(prev, Relaxed);
+            blocks[next as usize].set_prev(prev);
         }
         blocks[block].set_links(NIL, NIL);
         self.len -= 1;
@@ -98,14 +97,6 @@ impl BlockList {
         let block = self.head()?;
         self.remove(blocks, block);
         Some(block)
-    }
-
-    /// Calls `f` for each block, front to back. `f` must not change the list.
-    pub(crate) fn for_each(&self, blocks: &[BlockMeta], mut f: impl FnMut(usize)) {
-        let mut walk = self.walk();
-        while let Some(block) = walk.next(blocks) {
-            f(block);
-        }
     }
 
     /// A walk over the list as it is now, detached from it, so that the caller may hold `&mut`
@@ -186,7 +177,7 @@ impl Buckets {
 
     /// Adds a block that is on no list to bucket `bucket`.
     pub(crate) fn insert(&mut self, blocks: &[BlockMeta], block: usize, bucket: usize, back: bool) {
-        blocks[block].bucket.store(bucket as u8, Relaxed);
+        blocks[block].set_bucket(bucket);
         if back {
             self.lists[bucket].push_back(blocks, block);
         } else {
@@ -196,7 +187,7 @@ impl Buckets {
 
     /// Unlinks a block that is in one of these buckets.
     pub(crate) fn remove(&mut self, blocks: &[BlockMeta], block: usize) {
-        let bucket = usize::from(blocks[block].bucket.load(Relaxed));
+        let bucket = blocks[block].bucket();
         self.lists[bucket].remove(blocks, block);
     }
 
@@ -208,7 +199,7 @@ impl Buckets {
         bucket: usize,
         back: bool,
     ) {
-        let old = usize::from(blocks[block].bucket.load(Relaxed));
+        let old = blocks[block].bucket();
         if old != bucket {
             self.lists[old].remove(blocks, block);
             self.insert(blocks, block, bucket, back);

@@ -1,176 +1,231 @@
-//! Counters for everything the RFC argues about. Per-CPU counters live in the
-//! CPU's cache and global ones in the global pool, each changed only under its
-//! lock, so they are plain integers.
+//! Counters for everything the RFC argues about, defined once: each list below generates the
+//! live counters (atomics, readable from any CPU in any context without a lock), a plain
+//! snapshot with the same fields, and the names debugfs, the benchmark and the CLI print.
+//!
+//! Every counter has one writer at a time: a per-CPU counter is written by its CPU's fast path
+//! (interrupts off on that CPU) or under that CPU's cache lock, never both (the lists say
+//! which), and a global counter under the global lock. So an increment is a plain load and
+//! store, never a locked instruction, and a reader sees each counter only grow. Sums over CPUs
+//! and differences of counters read at different moments are only approximately consistent
+//! under traffic; derived values saturate at zero instead of wrapping.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::error::NR_FREE_ERRORS;
 
-/// Counters of one CPU (the operations it ran, whoever's memory they touched).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuStats {
-    /// Successful allocations.
-    pub allocs: u64,
-    /// Pages handed out by successful allocations.
-    pub alloc_pages: u64,
-    /// Allocations that failed with `OutOfMemory`.
-    pub alloc_failures: u64,
-    /// Allocations refused for a bad order.
-    pub alloc_bad_order: u64,
-    /// Pages returned by successful frees.
-    pub freed_pages: u64,
-    /// Frees into a block this CPU owns, under its own lock (onto a hot stack
-    /// or merged at once).
-    pub frees_local: u64,
-    /// Of `frees_local`, those parked on a hot stack unmerged (orders `<= 3`).
-    pub frees_hot: u64,
-    /// Allocations served from a hot stack (no split).
-    pub allocs_hot: u64,
-    /// Hot units merged back into their blocks (stack overflow, trim, drain,
-    /// absorb, alloc slow path).
-    pub hot_merged: u64,
-    /// Frees into a block held by someone else (another CPU or the global pool
-    /// as a fragment), queued lock-free for the holder.
-    pub frees_remote: u64,
-    /// Frees of unowned chunks onto this CPU's loose stacks (classic path).
-    pub frees_loose: u64,
-    /// Blocks whose remotely freed pages this CPU absorbed.
-    pub absorbs: u64,
-    /// Pages absorbed from remote frees.
-    pub absorbed_pages: u64,
-    /// Buddy merges done under this CPU's lock (inside owned blocks).
-    pub merges_local: u64,
-    /// Refill phase 0: fragment blocks recovered.
-    pub refill_recover: u64,
-    /// Refill phase 1: free blocks claimed.
-    pub refill_claim: u64,
-    /// Refill phase 2: degrade refills (unowned chunks taken).
-    pub refill_degrade: u64,
-    /// Refill phase 3: reclaims from other CPUs' caches and queues.
-    pub reclaims: u64,
-    /// Last resort: single allocations straight from the global pool.
-    pub fallbacks: u64,
-    /// Trims (the cache went over `high`).
-    pub trims: u64,
-    /// Full drains of this CPU's cache (`drain_cpu`, hotplug, reclaim).
-    pub drains: u64,
-    /// Global-lock acquisitions made on behalf of this CPU.
-    pub global_locks: u64,
-    /// Refused frees by kind (index: `FreeError::index`).
-    pub free_errors: [u64; NR_FREE_ERRORS],
+/// One counter: written by one writer at a time, read by anyone.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Zero.
+    pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// Adds `n`; the caller is the counter's only writer right now.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
 }
 
-impl CpuStats {
-    /// All zero.
-    pub const fn new() -> Self {
-        Self {
-            allocs: 0,
-            alloc_pages: 0,
-            alloc_failures: 0,
-            alloc_bad_order: 0,
-            freed_pages: 0,
-            frees_local: 0,
-            frees_hot: 0,
-            allocs_hot: 0,
-            hot_merged: 0,
-            frees_remote: 0,
-            frees_loose: 0,
-            absorbs: 0,
-            absorbed_pages: 0,
-            merges_local: 0,
-            refill_recover: 0,
-            refill_claim: 0,
-            refill_degrade: 0,
-            reclaims: 0,
-            fallbacks: 0,
-            trims: 0,
-            drains: 0,
-            global_locks: 0,
-            free_errors: [0; NR_FREE_ERRORS],
+/// Defines a live counter struct, its snapshot and its field names from one list.
+macro_rules! counters {
+    (
+        $(#[$live_doc:meta])* live $live:ident;
+        $(#[$snap_doc:meta])* snapshot $snap:ident;
+        fields { $($(#[$doc:meta])* $name:ident,)* }
+        $(arrays { $($(#[$adoc:meta])* $aname:ident[$len:expr] => $names:expr,)* })?
+    ) => {
+        $(#[$live_doc])*
+        pub struct $live {
+            $($(#[$doc])* pub $name: Counter,)*
+            $($($(#[$adoc])* pub $aname: [Counter; $len],)*)?
         }
-    }
 
-    /// Adds another CPU's counters to these.
-    pub fn add(&mut self, other: &CpuStats) {
-        self.allocs += other.allocs;
-        self.alloc_pages += other.alloc_pages;
-        self.alloc_failures += other.alloc_failures;
-        self.alloc_bad_order += other.alloc_bad_order;
-        self.freed_pages += other.freed_pages;
-        self.frees_local += other.frees_local;
-        self.frees_hot += other.frees_hot;
-        self.allocs_hot += other.allocs_hot;
-        self.hot_merged += other.hot_merged;
-        self.frees_remote += other.frees_remote;
-        self.frees_loose += other.frees_loose;
-        self.absorbs += other.absorbs;
-        self.absorbed_pages += other.absorbed_pages;
-        self.merges_local += other.merges_local;
-        self.refill_recover += other.refill_recover;
-        self.refill_claim += other.refill_claim;
-        self.refill_degrade += other.refill_degrade;
-        self.reclaims += other.reclaims;
-        self.fallbacks += other.fallbacks;
-        self.trims += other.trims;
-        self.drains += other.drains;
-        self.global_locks += other.global_locks;
-        for (sum, add) in self.free_errors.iter_mut().zip(other.free_errors.iter()) {
-            *sum += add;
+        $(#[$snap_doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $snap {
+            $($(#[$doc])* pub $name: u64,)*
+            $($($(#[$adoc])* pub $aname: [u64; $len],)*)?
         }
-    }
 
+        impl $live {
+            /// All zero.
+            pub const fn new() -> Self {
+                Self {
+                    $($name: Counter::new(),)*
+                    $($($aname: [const { Counter::new() }; $len],)*)?
+                }
+            }
+
+            /// The values now (each read on its own; see the module documentation).
+            pub fn snapshot(&self) -> $snap {
+                $snap {
+                    $($name: self.$name.get(),)*
+                    $($($aname: core::array::from_fn(|i| self.$aname[i].get()),)*)?
+                }
+            }
+        }
+
+        impl Default for $live {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $snap {
+            /// Adds another snapshot's values to these (saturating).
+            pub fn add(&mut self, other: &Self) {
+                $(self.$name = self.$name.saturating_add(other.$name);)*
+                $($(for (sum, add) in self.$aname.iter_mut().zip(other.$aname.iter()) {
+                    *sum = sum.saturating_add(*add);
+                })*)?
+            }
+
+            /// What happened since `earlier` (saturating at zero).
+            pub fn since(&self, earlier: &Self) -> Self {
+                Self {
+                    $($name: self.$name.saturating_sub(earlier.$name),)*
+                    $($($aname: core::array::from_fn(|i| {
+                        self.$aname[i].saturating_sub(earlier.$aname[i])
+                    }),)*)?
+                }
+            }
+
+            /// Calls `f(name, value)` for every counter, in declaration order; array counters
+            /// are named `array.element`.
+            pub fn for_each(&self, mut f: impl FnMut(&str, &str, u64)) {
+                $(f(stringify!($name), "", self.$name);)*
+                $($(for (i, value) in self.$aname.iter().enumerate() {
+                    f(stringify!($aname), $names[i], *value);
+                })*)?
+            }
+        }
+    };
+}
+
+counters! {
+    /// Counters of one CPU: the operations it ran, whoever's memory they touched.
+    live CpuStats;
+    /// A snapshot of [`CpuStats`].
+    snapshot CpuCounters;
+    fields {
+        // Written by the CPU's fast path (interrupts off on that CPU).
+        /// Successful allocations.
+        allocs,
+        /// Pages handed out by successful allocations.
+        alloc_pages,
+        /// Allocations served from the magazine without a lock.
+        allocs_fast,
+        /// Pages returned by successful frees.
+        freed_pages,
+        /// Frees into this CPU's magazine without a lock (a block it owns, or a shared one).
+        frees_fast,
+        /// Frees into a block held by someone else (another CPU, or the global pool as a
+        /// fragment), parked for the holder lock-free.
+        frees_remote,
+        /// Allocations that failed with `OutOfMemory`.
+        alloc_failures,
+        /// Allocations refused for a bad order.
+        alloc_bad_order,
+        /// Calls refused because they came from NMI context (kernel glue).
+        nmi_refused,
+        // Written under the CPU's cache lock.
+        /// Frees by the owner merged at once under its lock (orders above the magazine's).
+        frees_local,
+        /// Classic frees of large orders onto this CPU's loose stacks.
+        frees_loose,
+        /// Magazine refills (a batch of units taken under the cache lock).
+        mag_refills,
+        /// Units moved from the magazine back into blocks (overflow, trim, drain).
+        mag_flushed,
+        /// Blocks notified of remote frees (outbox flushes).
+        notifies,
+        /// Blocks whose remotely freed pages this CPU absorbed.
+        absorbs,
+        /// Pages absorbed from remote frees.
+        absorbed_pages,
+        /// Buddy merges done under this CPU's lock.
+        merges_local,
+        /// Refill phase 0: fragment blocks recovered.
+        refill_recover,
+        /// Refill phase 1: free blocks claimed.
+        refill_claim,
+        /// Refill phase 2: degrade refills (unowned chunks taken).
+        refill_degrade,
+        /// Refill phase 3: reclaims from other CPUs' caches and queues.
+        reclaims,
+        /// Last resort: single allocations straight from the global pool.
+        fallbacks,
+        /// Trims (the cache went over `high`).
+        trims,
+        /// Full drains of this CPU's cache.
+        drains,
+        /// Global-lock acquisitions made on behalf of this CPU.
+        global_locks,
+        /// Folios of the pageblock order handed out still compound (no `struct page` written).
+        folios_kept,
+        /// Compound blocks undone because the pool had to split them or hand them out plain.
+        compound_undone,
+    }
+    arrays {
+        /// Refused frees by kind (index: `FreeError::index`).
+        free_errors[NR_FREE_ERRORS] => super::error::FreeError::NAMES,
+    }
+}
+
+impl CpuCounters {
     /// Refused frees of all kinds.
     pub fn free_errors_total(&self) -> u64 {
         self.free_errors.iter().sum()
     }
 }
 
-/// Counters of the global pool.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GlobalStats {
-    /// Global-lock acquisitions (all of them, whatever the reason).
-    pub lock_acquisitions: u64,
-    /// Free blocks claimed whole by a CPU (phase 1).
-    pub blocks_claimed: u64,
-    /// Wholly free blocks returned whole by a CPU's trim or drain.
-    pub blocks_returned: u64,
-    /// Partly used owned blocks turned into fragments.
-    pub fragments_created: u64,
-    /// Fragments taken back into ownership (phase 0).
-    pub fragments_recovered: u64,
-    /// Fragments that became wholly free in the global pool.
-    pub fragments_freed: u64,
-    /// Free blocks split into unowned chunks (phase 2, last-resort allocations).
-    pub shared_created: u64,
-    /// Shared blocks that became wholly free again.
-    pub shared_freed: u64,
-    /// Unowned chunks handed to CPU caches.
-    pub chunks_out: u64,
-    /// Unowned chunks returned by CPU caches.
-    pub chunks_in: u64,
-    /// Buddy merges done under the global lock.
-    pub merges_global: u64,
-    /// Pages of fragments absorbed under the global lock.
-    pub absorbed_pages: u64,
-    /// Single allocations served straight from the global pool.
-    pub direct_allocs: u64,
-}
-
-impl GlobalStats {
-    /// All zero.
-    pub const fn new() -> Self {
-        Self {
-            lock_acquisitions: 0,
-            blocks_claimed: 0,
-            blocks_returned: 0,
-            fragments_created: 0,
-            fragments_recovered: 0,
-            fragments_freed: 0,
-            shared_created: 0,
-            shared_freed: 0,
-            chunks_out: 0,
-            chunks_in: 0,
-            merges_global: 0,
-            absorbed_pages: 0,
-            direct_allocs: 0,
-        }
+counters! {
+    /// Counters of the global pool, written under the global lock.
+    live GlobalStats;
+    /// A snapshot of [`GlobalStats`].
+    snapshot GlobalCounters;
+    fields {
+        /// Global-lock acquisitions (all of them, whatever the reason).
+        lock_acquisitions,
+        /// Free blocks claimed whole by a CPU (phase 1).
+        blocks_claimed,
+        /// Wholly free blocks returned whole by a CPU's trim or drain.
+        blocks_returned,
+        /// Partly used owned blocks turned into fragments.
+        fragments_created,
+        /// Fragments taken back into ownership (phase 0).
+        fragments_recovered,
+        /// Fragments that became wholly free in the global pool.
+        fragments_freed,
+        /// Free blocks split into unowned chunks (phase 2, last-resort allocations).
+        shared_created,
+        /// Shared blocks that became wholly free again.
+        shared_freed,
+        /// Unowned chunks handed to CPU caches.
+        chunks_out,
+        /// Unowned chunks returned by CPU caches.
+        chunks_in,
+        /// Buddy merges done under the global lock.
+        merges_global,
+        /// Pages of fragments absorbed under the global lock.
+        absorbed_pages,
+        /// Single allocations served straight from the global pool.
+        direct_allocs,
     }
 }

@@ -13,7 +13,7 @@
 #![allow(unexpected_cfgs)]
 
 #[cfg(not(loom))]
-pub use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+pub use core::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering};

@@ -1,81 +1,46 @@
-//! Property tests: random sequences of alloc, free (valid and invalid), drain,
-//! absorb and policy switches over several simulated CPUs, checked after every
-//! step against a reference model (a page-occupancy array plus the list of live
-//! allocations) and the invariant checker.
+//! Property tests: random sequences of alloc (pages and folios), free (valid and invalid,
+//! by the owner or any CPU), drain, magazine flush, absorb and policy switches over several
+//! simulated CPUs, checked after every step against a reference model (a page-occupancy array
+//! plus the live allocations), the model of compound blocks in `common`, and the invariant
+//! checker with every magazine.
 //!
-//! Hot stacks: frees by the owning CPU (`FreeByOwner`) park small units on its
-//! hot stack, so double frees, wrong-order frees of freed pages, drains, trims
-//! (random `high`), reclaims and policy switches all meet hot units; after
-//! every step the hot pages are checked against the blocks and the caches.
-//!
-//! Cases: `PROPTEST_CASES` (default 256 here; `scripts/host-tests.sh` runs
-//! 10,000).
+//! Cases: `PROPTEST_CASES` (default 256 here; `scripts/host-tests.sh` runs 10,000).
 
 mod common;
 
 use proptest::prelude::*;
 
-use common::{assert_all_free, pool, StdPool};
-use pcpbuddy_core::{AllocError, BlockKind, FreeError, Policy};
+use common::{assert_all_free, magazines, pool, StdPool};
+use pcpbuddy_core::{AllocError, BlockKind, FreeError, Magazine, Policy};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc {
-        cpu: usize,
-        order: u32,
-    },
-    Free {
-        cpu: usize,
-        pick: usize,
-    },
-    /// Free from the CPU that owns the block (the hot-stack path), if any.
-    FreeByOwner {
-        cpu: usize,
-        pick: usize,
-    },
-    /// Free a freed page (maybe hot) again with another order.
-    FreedWrongOrder {
-        cpu: usize,
-        pick: usize,
-        delta: u32,
-    },
-    DoubleFree {
-        cpu: usize,
-        pick: usize,
-    },
-    WrongOrder {
-        cpu: usize,
-        pick: usize,
-        delta: u32,
-    },
-    TailFree {
-        cpu: usize,
-        pick: usize,
-    },
-    OutOfPool {
-        cpu: usize,
-    },
-    Drain {
-        cpu: usize,
-    },
-    Absorb {
-        cpu: usize,
-    },
-    Policy {
-        ownership: bool,
-        recovery: bool,
-        high: u32,
-        batch: u32,
-    },
+    Alloc { cpu: usize, order: u32, folio: bool },
+    Free { cpu: usize, pick: usize },
+    /// Free from the CPU that owns the block (the magazine path), if any.
+    FreeByOwner { cpu: usize, pick: usize },
+    /// Free a freed page (maybe cached) again with another order.
+    FreedWrongOrder { cpu: usize, pick: usize, delta: u32 },
+    DoubleFree { cpu: usize, pick: usize },
+    WrongOrder { cpu: usize, pick: usize, delta: u32 },
+    /// Free a folio as pages or pages as a folio.
+    WrongKind { cpu: usize, pick: usize },
+    TailFree { cpu: usize, pick: usize },
+    OutOfPool { cpu: usize },
+    /// Drain a CPU's cache from anywhere (its magazine stays).
+    Drain { cpu: usize },
+    /// A CPU returns its magazine (its own flush, or an IPI).
+    Flush { cpu: usize },
+    Absorb { cpu: usize },
+    Policy { ownership: bool, recovery: bool, high: u32, batch: u32 },
 }
 
 fn op(nr_cpus: usize, p: u32) -> impl Strategy<Value = Op> {
     let cpu = 0..nr_cpus;
     prop_oneof![
-        10 => (cpu.clone(), 0..=p, any::<bool>()).prop_map(move |(cpu, order, small)| Op::Alloc {
-            cpu,
-            // Bias towards small orders, as real traffic is.
-            order: if small { order.min(1) } else { order },
+        10 => (cpu.clone(), 0..=p, any::<bool>(), 0..8u32).prop_map(move |(cpu, order, small, f)| {
+            // Bias towards small orders, as real traffic is; some folios.
+            Op::Alloc { cpu, order: if small { order.min(1) } else { order }, folio: f == 0 }
         }),
         5 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::Free { cpu, pick }),
         4 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::FreeByOwner { cpu, pick }),
@@ -88,9 +53,11 @@ fn op(nr_cpus: usize, p: u32) -> impl Strategy<Value = Op> {
             pick,
             delta
         }),
+        1 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::WrongKind { cpu, pick }),
         1 => (cpu.clone(), any::<usize>()).prop_map(|(cpu, pick)| Op::TailFree { cpu, pick }),
         1 => cpu.clone().prop_map(|cpu| Op::OutOfPool { cpu }),
         1 => cpu.clone().prop_map(|cpu| Op::Drain { cpu }),
+        1 => cpu.clone().prop_map(|cpu| Op::Flush { cpu }),
         1 => cpu.prop_map(|cpu| Op::Absorb { cpu }),
         1 => (any::<bool>(), any::<bool>(), 0..(5u32 << p), 1..(1u32 << p) + 1).prop_map(
             |(ownership, recovery, high, batch)| Op::Policy {
@@ -103,10 +70,18 @@ fn op(nr_cpus: usize, p: u32) -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A live allocation of the model.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    page: usize,
+    order: u32,
+    folio: bool,
+}
+
 /// The reference model.
 struct Model {
     used: Vec<bool>,
-    live: Vec<(usize, u32)>,
+    live: Vec<Live>,
     freed: Vec<(usize, u32)>,
 }
 
@@ -126,59 +101,83 @@ impl Model {
     }
 }
 
-fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
-    let pool: StdPool = pool(p, nr_blocks, nr_cpus);
-    let total = nr_blocks << p;
-    let mut model = Model {
-        used: vec![false; total],
-        live: Vec::new(),
-        freed: Vec::new(),
-    };
-    for op in ops {
+struct Sim {
+    pool: StdPool,
+    mags: Vec<Magazine>,
+    model: Model,
+    p: u32,
+}
+
+impl Sim {
+    fn alloc(&mut self, cpu: usize, order: u32, folio: bool) -> Result<usize, AllocError> {
+        let a = self.pool.alloc(&mut self.mags[cpu], order, folio)?;
+        self.pool.platform().hand_out(a, order, folio);
+        Ok(a.page)
+    }
+
+    fn free(&mut self, cpu: usize, live: Live) -> Result<(), FreeError> {
+        self.pool
+            .free(&mut self.mags[cpu], live.page, live.order, live.folio)
+    }
+
+    fn owner_or(&self, page: usize, cpu: usize) -> usize {
+        match self.pool.block_info(page >> self.p).unwrap().kind {
+            BlockKind::Owned(owner) => owner as usize,
+            _ => cpu,
+        }
+    }
+
+    fn step(&mut self, op: &Op) {
+        let p = self.p;
+        let total = self.model.used.len();
         match *op {
-            Op::Alloc { cpu, order } => match pool.alloc(cpu, order) {
-                Ok(page) => {
-                    assert_eq!(page % (1 << order), 0, "misaligned chunk");
-                    assert!(page + (1 << order) <= total);
-                    model.set(page, order, true);
-                    model.live.push((page, order));
-                    model
-                        .freed
-                        .retain(|&(f, _)| f < page || f >= page + (1 << order));
+            Op::Alloc { cpu, order, folio } => {
+                let mut got = self.alloc(cpu, order, folio);
+                if got == Err(AllocError::OutOfMemory) {
+                    // Other CPUs' magazines are out of reach of a reclaim: the kernel asks
+                    // them to flush (an IPI) and retries.
+                    for other in 0..self.mags.len() {
+                        self.pool.flush_magazine(&mut self.mags[other]);
+                    }
+                    got = self.alloc(cpu, order, folio);
                 }
-                Err(AllocError::OutOfMemory) => {
-                    assert!(
-                        !model.fits(order),
+                match got {
+                    Ok(page) => {
+                        assert_eq!(page % (1 << order), 0, "misaligned chunk");
+                        assert!(page + (1 << order) <= total);
+                        self.model.set(page, order, true);
+                        self.model.live.push(Live { page, order, folio });
+                        self.model
+                            .freed
+                            .retain(|&(f, _)| f < page || f >= page + (1 << order));
+                    }
+                    Err(AllocError::OutOfMemory) => assert!(
+                        !self.model.fits(order),
                         "order {order} fits but alloc failed: {op:?}"
-                    )
-                }
-                Err(e) => panic!("unexpected {e:?}"),
-            },
-            Op::Free { cpu, pick } => {
-                if !model.live.is_empty() {
-                    let (page, order) = model.live.swap_remove(pick % model.live.len());
-                    free_checked(&pool, cpu, page, order, p);
-                    model.set(page, order, false);
-                    model.freed.push((page, order));
+                    ),
+                    Err(e) => panic!("unexpected {e:?}"),
                 }
             }
-            Op::FreeByOwner { cpu, pick } => {
-                if !model.live.is_empty() {
-                    let (page, order) = model.live.swap_remove(pick % model.live.len());
-                    let cpu = match pool.block_info(page >> p).unwrap().kind {
-                        BlockKind::Owned(owner) => owner as usize,
+            Op::Free { cpu, pick } | Op::FreeByOwner { cpu, pick } => {
+                if !self.model.live.is_empty() {
+                    let live = self
+                        .model
+                        .live
+                        .swap_remove(pick % self.model.live.len());
+                    let cpu = match op {
+                        Op::FreeByOwner { .. } => self.owner_or(live.page, cpu),
                         _ => cpu,
                     };
-                    free_checked(&pool, cpu, page, order, p);
-                    model.set(page, order, false);
-                    model.freed.push((page, order));
+                    assert_eq!(self.free(cpu, live), Ok(()));
+                    self.model.set(live.page, live.order, false);
+                    self.model.freed.push((live.page, live.order));
                 }
             }
             Op::FreedWrongOrder { cpu, pick, delta } => {
-                if !model.freed.is_empty() {
-                    let (page, order) = model.freed[pick % model.freed.len()];
+                if !self.model.freed.is_empty() {
+                    let (page, order) = self.model.freed[pick % self.model.freed.len()];
                     let wrong = (order + delta) % (p + 1);
-                    let got = pool.free(cpu, page, wrong);
+                    let got = self.pool.free(&mut self.mags[cpu], page, wrong, false);
                     if page % (1 << wrong) != 0 {
                         assert_eq!(got, Err(FreeError::Misaligned));
                     } else {
@@ -187,57 +186,75 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
                 }
             }
             Op::DoubleFree { cpu, pick } => {
-                if !model.freed.is_empty() {
-                    let (page, order) = model.freed[pick % model.freed.len()];
-                    assert_eq!(pool.free(cpu, page, order), Err(FreeError::DoubleFree));
+                if !self.model.freed.is_empty() {
+                    let (page, order) = self.model.freed[pick % self.model.freed.len()];
+                    for folio in [false, true] {
+                        let got = self.pool.free(&mut self.mags[cpu], page, order, folio);
+                        assert_eq!(got, Err(FreeError::DoubleFree));
+                    }
                 }
             }
             Op::WrongOrder { cpu, pick, delta } => {
-                if !model.live.is_empty() {
-                    let (page, order) = model.live[pick % model.live.len()];
-                    let wrong = (order + delta) % (p + 1);
-                    let got = pool.free(cpu, page, wrong);
-                    if page % (1 << wrong) != 0 {
+                if !self.model.live.is_empty() {
+                    let live = self.model.live[pick % self.model.live.len()];
+                    let wrong = (live.order + delta) % (p + 1);
+                    let got = self
+                        .pool
+                        .free(&mut self.mags[cpu], live.page, wrong, live.folio);
+                    if live.page % (1 << wrong) != 0 {
                         assert_eq!(got, Err(FreeError::Misaligned));
                     } else {
                         assert_eq!(got, Err(FreeError::WrongOrder));
                     }
                 }
             }
+            Op::WrongKind { cpu, pick } => {
+                if !self.model.live.is_empty() {
+                    let live = self.model.live[pick % self.model.live.len()];
+                    let got =
+                        self.pool
+                            .free(&mut self.mags[cpu], live.page, live.order, !live.folio);
+                    assert_eq!(got, Err(FreeError::WrongKind));
+                }
+            }
             Op::TailFree { cpu, pick } => {
-                if let Some(&(page, order)) = model
-                    .live
-                    .iter()
-                    .cycle()
-                    .skip(pick % model.live.len().max(1))
-                    .take(model.live.len())
-                    .find(|&&(_, order)| order > 0)
+                let n = self.model.live.len();
+                if let Some(live) = (0..n)
+                    .map(|i| self.model.live[(pick + i) % n])
+                    .find(|live| live.order > 0)
                 {
-                    let tail = page + (1 << order) - 1;
-                    assert_eq!(pool.free(cpu, tail, 0), Err(FreeError::NotAllocated));
+                    let tail = live.page + (1 << live.order) - 1;
+                    let got = self.pool.free(&mut self.mags[cpu], tail, 0, false);
+                    assert_eq!(got, Err(FreeError::NotAllocated));
                 }
             }
             Op::OutOfPool { cpu } => {
-                assert_eq!(pool.free(cpu, total, 0), Err(FreeError::OutOfPool));
+                let got = self.pool.free(&mut self.mags[cpu], total, 0, false);
+                assert_eq!(got, Err(FreeError::OutOfPool));
             }
             Op::Drain { cpu } => {
-                pool.drain_cpu(cpu);
-                // Drained: nothing cached, hot included, and nothing owned.
-                assert_eq!(pool.cpu_free_pages(cpu), Some(0));
-                for block in 0..nr_blocks {
-                    let info = pool.block_info(block).unwrap();
+                self.pool.drain_cpu(cpu);
+                // Drained: nothing cached behind the lock, and nothing owned.
+                assert_eq!(self.pool.cpu_free_pages(cpu), Some(0));
+                for block in 0..self.pool.geometry().nr_blocks() {
+                    let info = self.pool.block_info(block).unwrap();
                     assert_ne!(info.kind, BlockKind::Owned(cpu as u32));
                 }
             }
+            Op::Flush { cpu } => {
+                self.pool.flush_magazine(&mut self.mags[cpu]);
+                assert!(self.mags[cpu].is_empty());
+            }
             Op::Absorb { cpu } => {
-                pool.absorb_remote(cpu);
+                self.pool.absorb_remote(cpu);
             }
             Op::Policy {
                 ownership,
                 recovery,
                 high,
                 batch,
-            } => pool
+            } => self
+                .pool
                 .set_policy(Policy {
                     ownership,
                     fragment_recovery: recovery,
@@ -246,55 +263,34 @@ fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
                 })
                 .unwrap(),
         }
-        if let Err(e) = pool.verify() {
-            panic!("after {op:?}: {e}");
-        }
-        check_hot(&pool, nr_blocks, nr_cpus);
-        let live_pages: usize = model.live.iter().map(|&(_, o)| 1usize << o).sum();
-        assert_eq!(pool.outstanding_pages(), live_pages as u64);
+        common::verify(&self.pool, &self.mags);
+        let live_pages: usize = self.model.live.iter().map(|l| 1usize << l.order).sum();
+        assert_eq!(self.pool.outstanding_pages(), live_pages as u64);
+    }
+}
+
+fn run(p: u32, nr_blocks: usize, nr_cpus: usize, ops: &[Op]) {
+    let pool: StdPool = pool(p, nr_blocks, nr_cpus);
+    let mags = magazines(&pool);
+    let mut sim = Sim {
+        pool,
+        mags,
+        model: Model {
+            used: vec![false; nr_blocks << p],
+            live: Vec::new(),
+            freed: Vec::new(),
+        },
+        p,
+    };
+    for op in ops {
+        sim.step(op);
     }
     // Free everything from a CPU chosen by the sequence: blocks must be whole again.
     let last_cpu = ops.len() % nr_cpus;
-    for (page, order) in model.live.drain(..) {
-        pool.free(last_cpu, page, order).unwrap();
+    for live in std::mem::take(&mut sim.model.live) {
+        sim.free(last_cpu, live).unwrap();
     }
-    assert_all_free(&pool);
-}
-
-/// Frees a live allocation and checks where it went: a free by the block's
-/// owner of an order `<= 3` parks it on the owner's hot stack.
-fn free_checked(pool: &StdPool, cpu: usize, page: usize, order: u32, p: u32) {
-    let kind = pool.block_info(page >> p).unwrap().kind;
-    let before = pool.cpu_stats(cpu).unwrap();
-    assert_eq!(pool.free(cpu, page, order), Ok(()));
-    let after = pool.cpu_stats(cpu).unwrap();
-    let hot = kind == BlockKind::Owned(cpu as u32) && order <= 3;
-    assert_eq!(after.frees_hot - before.frees_hot, u64::from(hot));
-    if hot && after.trims == before.trims && after.hot_merged == before.hot_merged {
-        // Nothing merged it since: it is still hot.
-        assert!(pool.block_info(page >> p).unwrap().hot_pages >= 1 << order);
-        assert_eq!(pool.free(cpu, page, order), Err(FreeError::DoubleFree));
-    }
-}
-
-/// Hot pages: only in owned blocks, counted in their owners' caches.
-fn check_hot(pool: &StdPool, nr_blocks: usize, nr_cpus: usize) {
-    let mut hot_by_cpu = vec![0usize; nr_cpus];
-    let mut hot = 0;
-    for block in 0..nr_blocks {
-        let info = pool.block_info(block).unwrap();
-        if info.hot_pages != 0 {
-            match info.kind {
-                BlockKind::Owned(cpu) => hot_by_cpu[cpu as usize] += info.hot_pages as usize,
-                kind => panic!("block {block} is {kind:?} with hot pages"),
-            }
-        }
-        hot += info.hot_pages as usize;
-    }
-    assert_eq!(pool.fragmentation().hot_pages, hot);
-    for (cpu, &pages) in hot_by_cpu.iter().enumerate() {
-        assert!(pool.cpu_free_pages(cpu).unwrap() >= pages);
-    }
+    assert_all_free(&sim.pool, &mut sim.mags);
 }
 
 proptest! {
@@ -338,27 +334,31 @@ proptest! {
 
 fn clamp(op: Op, nr_cpus: usize, p: u32) -> Op {
     let c = |cpu: usize| cpu % nr_cpus;
+    let d = |delta: u32| (delta - 1) % p + 1;
     match op {
-        Op::Alloc { cpu, order } => Op::Alloc {
+        Op::Alloc { cpu, order, folio } => Op::Alloc {
             cpu: c(cpu),
             order: order.min(p),
+            folio,
         },
         Op::Free { cpu, pick } => Op::Free { cpu: c(cpu), pick },
         Op::FreeByOwner { cpu, pick } => Op::FreeByOwner { cpu: c(cpu), pick },
         Op::FreedWrongOrder { cpu, pick, delta } => Op::FreedWrongOrder {
             cpu: c(cpu),
             pick,
-            delta: (delta - 1) % p + 1,
+            delta: d(delta),
         },
         Op::DoubleFree { cpu, pick } => Op::DoubleFree { cpu: c(cpu), pick },
         Op::WrongOrder { cpu, pick, delta } => Op::WrongOrder {
             cpu: c(cpu),
             pick,
-            delta: (delta - 1) % p + 1,
+            delta: d(delta),
         },
+        Op::WrongKind { cpu, pick } => Op::WrongKind { cpu: c(cpu), pick },
         Op::TailFree { cpu, pick } => Op::TailFree { cpu: c(cpu), pick },
         Op::OutOfPool { cpu } => Op::OutOfPool { cpu: c(cpu) },
         Op::Drain { cpu } => Op::Drain { cpu: c(cpu) },
+        Op::Flush { cpu } => Op::Flush { cpu: c(cpu) },
         Op::Absorb { cpu } => Op::Absorb { cpu: c(cpu) },
         Op::Policy {
             ownership,

@@ -1,0 +1,194 @@
+//! The allocator: per-CPU magazines in front of per-CPU caches of owned blocks, over a global
+//! pool of pageblocks, with the RFC's refill order and the lock-free remote free.
+//!
+//! * `front.rs`: the fast paths, `alloc` and `free` through a CPU's magazine;
+//! * `refill.rs`: what an allocation does when the magazine and the cache have nothing: the
+//!   refill phases under the global lock, and reclaim from other CPUs;
+//! * `flush.rs`: what goes back: magazine flushes, local frees of large orders, trims, drains
+//!   and the absorption of remote frees;
+//! * `report.rs`: counters, block and fragmentation views, the invariant checker's entry points.
+//!
+//! The design, with the invariants each part keeps, is in `Documentation/core.md`.
+
+mod flush;
+mod front;
+mod refill;
+mod report;
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::block::{BlockKind, BlockMeta};
+use super::buddy::{Buddy, Taken};
+use super::cache::CpuCache;
+use super::error::{InitError, PolicyError};
+use super::geometry::{Geometry, PageIndex};
+use super::global::GlobalPool;
+use super::list::FULL_BUCKET;
+use super::magazine::MAG_MAX_ORDER;
+use super::platform::{Lock, Platform};
+use super::policy::{Policy, PolicyCell};
+use super::stats::{CpuStats, GlobalStats};
+
+/// What an allocation hands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// The first page.
+    pub page: PageIndex,
+    /// The caller asked for a folio and must make the unit a compound page before handing it
+    /// out; `false` for plain pages, for order 0, and for a folio of the pageblock order that
+    /// kept its compound state while it was cached.
+    pub make_compound: bool,
+}
+
+/// A page pool over the storage of a [`Platform`].
+///
+/// # Invariants
+///
+/// `geo` describes the platform's storage (`Pool::new` checked the lengths), and every block's
+/// metadata is on exactly one list of its holder when no operation runs.
+pub struct Pool<Pl: Platform> {
+    platform: Pl,
+    geo: Geometry,
+    /// Largest order the magazines cache: `MAG_MAX_ORDER`, but below the block order (whole
+    /// blocks, which may be folios that keep their compound state, never sit in a magazine).
+    mag_max: u32,
+    policy: PolicyCell,
+    global_stats: GlobalStats,
+    /// Calls with a magazine of a CPU index out of range (no CPU to account them to).
+    bad_cpu: AtomicU64,
+}
+
+/// Bucket of a block from its buddy: its largest free order, or full.
+fn bucket_of(buddy: &Buddy<'_>) -> usize {
+    buddy
+        .max_free_order()
+        .map_or(FULL_BUCKET, |order| order as usize)
+}
+
+impl<Pl: Platform> Pool<Pl> {
+    /// Creates a pool over the platform's storage and puts every block into the
+    /// global pool as a free block. The storage's previous contents are ignored.
+    pub fn new(platform: Pl, block_order: u32) -> Result<Self, InitError> {
+        let geo =
+            Geometry::new(block_order, platform.blocks().len()).ok_or(InitError::BadGeometry)?;
+        if platform.maps().len() < geo.map_lines() || platform.bitmaps().len() < geo.bitmap_lines()
+        {
+            return Err(InitError::MapTooSmall);
+        }
+        let nr_cpus = platform.caches().len();
+        if nr_cpus == 0 || nr_cpus > (u32::MAX >> 2) as usize {
+            return Err(InitError::CacheCount);
+        }
+        if platform.remote_queues().len() != nr_cpus + 1 {
+            return Err(InitError::CacheCount);
+        }
+        // INVARIANT: the storage lengths were checked above; every block goes on the free list.
+        let pool = Self {
+            platform,
+            geo,
+            mag_max: MAG_MAX_ORDER.min(block_order - 1),
+            policy: PolicyCell::new(Policy::default_for(block_order)),
+            global_stats: GlobalStats::new(),
+            bad_cpu: AtomicU64::new(0),
+        };
+        let blocks = pool.platform.blocks();
+        pool.platform.global().with(|g| {
+            *g = GlobalPool::new();
+            for (block, meta) in blocks.iter().enumerate().take(geo.nr_blocks()) {
+                meta.set_kind(BlockKind::Free);
+                meta.queued().store(0, super::sync::Ordering::Relaxed);
+                meta.parked_hint().store(0, super::sync::Ordering::Relaxed);
+                pool.buddy(block).reset_whole_free();
+                g.free.push_back(blocks, block);
+                g.pages += geo.block_pages();
+            }
+        });
+        for cache in pool.platform.caches() {
+            cache.with(|c| *c = CpuCache::new());
+        }
+        Ok(pool)
+    }
+
+    /// The pool's geometry.
+    pub fn geometry(&self) -> Geometry {
+        self.geo
+    }
+
+    /// The platform (storage and locks).
+    pub fn platform(&self) -> &Pl {
+        &self.platform
+    }
+
+    /// Number of CPU caches.
+    pub fn nr_cpus(&self) -> usize {
+        self.platform.caches().len()
+    }
+
+    /// The current policy.
+    pub fn policy(&self) -> Policy {
+        self.policy.get()
+    }
+
+    /// Switches the policy; each CPU follows at its next slow path.
+    pub fn set_policy(&self, policy: Policy) -> Result<(), PolicyError> {
+        policy.validate()?;
+        self.policy.set(policy);
+        Ok(())
+    }
+
+    pub(crate) fn blocks(&self) -> &[BlockMeta] {
+        self.platform.blocks()
+    }
+
+    /// The buddy view of a block.
+    pub(crate) fn buddy(&self, block: usize) -> Buddy<'_> {
+        let lines = self.geo.map_lines_per_block();
+        let bits = self.geo.bitmap_lines_per_block();
+        Buddy::new(
+            &self.platform.maps()[block * lines..(block + 1) * lines],
+            &self.platform.bitmaps()[block * bits..(block + 1) * bits],
+            self.platform.blocks()[block].counts(),
+            &self.geo,
+        )
+    }
+
+    /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.
+    fn stats_of(&self, cpu: usize) -> Option<&CpuStats> {
+        if cpu < self.nr_cpus() {
+            Some(self.platform.cpu_stats(cpu))
+        } else {
+            self.bad_cpu.fetch_add(1, Relaxed);
+            None
+        }
+    }
+
+    /// Takes the global lock on behalf of `cpu`'s counters.
+    fn with_global<R>(&self, stats: &CpuStats, f: impl FnOnce(&mut GlobalPool) -> R) -> R {
+        stats.global_locks.inc();
+        self.with_global_uncounted(f)
+    }
+
+    /// Takes the global lock for work no CPU asked for (reporting, unload, periodic work).
+    fn with_global_uncounted<R>(&self, f: impl FnOnce(&mut GlobalPool) -> R) -> R {
+        self.platform.global().with(|g| {
+            self.global_stats.lock_acquisitions.inc();
+            f(g)
+        })
+    }
+
+    /// After `buddy.take`: undoes the compound state of a whole block that the take split, or
+    /// that is handed out as anything but a folio of the block order; says whether the caller
+    /// must make the unit compound. Holder's lock held.
+    fn settle_compound(&self, stats: &CpuStats, block: usize, taken: Taken, folio: bool) -> bool {
+        let whole = taken.order == self.geo.block_order();
+        if taken.was_compound {
+            if folio && whole {
+                stats.folios_kept.inc();
+                return false;
+            }
+            self.platform.uncompound(block);
+            stats.compound_undone.inc();
+        }
+        folio && taken.order > 0
+    }
+}
