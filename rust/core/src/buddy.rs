@@ -601,7 +601,10 @@ mod tests {
         b.try_free(folio, 3, true, FREE).unwrap();
         b.put(folio, 3, true);
         assert!(b.is_whole_free());
-        assert!(!b.is_whole_compound(), "a merged folio is not a whole-block folio");
+        assert!(
+            !b.is_whole_compound(),
+            "a merged folio is not a whole-block folio"
+        );
         t.check();
     }
 

@@ -61,7 +61,7 @@ impl<S: AsRef<[u32]>> FrameTable<S> {
 
     /// Bytes of storage the table uses.
     pub fn bytes(&self) -> usize {
-        self.slots.as_ref().len() * core::mem::size_of::<u32>()
+        core::mem::size_of_val(self.slots.as_ref())
     }
 }
 

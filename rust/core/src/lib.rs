@@ -38,12 +38,12 @@ pub mod verify;
 
 pub use block::{BlockKind, BlockMeta};
 pub use cache::CpuCache;
-pub use magazine::{Magazine, MAG_MAX_ORDER};
 pub use error::{AllocError, FreeError, InitError, PolicyError, VerifyError};
 pub use frame_table::{FrameTable, FrameTableError};
 pub use geometry::{Geometry, PageIndex, MAX_BLOCK_ORDER, NR_ORDERS};
 pub use global::GlobalPool;
 pub use info::{BlockInfo, FragmentationInfo};
+pub use magazine::{Magazine, MAG_MAX_ORDER};
 pub use platform::{BitmapLine, Lock, MapLine, Platform};
 pub use policy::Policy;
 pub use pool::{Allocation, Pool};

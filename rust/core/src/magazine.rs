@@ -82,8 +82,8 @@ impl Magazine {
     /// Sets the stacks' limits from the policy's `high` (pages): stack `k` holds at most
     /// `high >> (k + 2)` units, so that the four stacks together stay within `high`.
     pub(crate) fn set_limits(&mut self, high: usize) {
-        for k in 0..NR_MAG_ORDERS {
-            self.limit[k] = (high >> (k + 2)).clamp(1, MAG_CAP[k]) as u16;
+        for (k, (limit, cap)) in self.limit.iter_mut().zip(MAG_CAP).enumerate() {
+            *limit = (high >> (k + 2)).clamp(1, cap) as u16;
         }
     }
 

@@ -64,7 +64,10 @@ impl RemoteQueue {
 
     /// Pushes a block that is on no queue. Any CPU, lock-free.
     fn push(&self, blocks: &[BlockMeta], block: usize) {
-        let mut head = self.head.load(Ordering::Relaxed);
+        // The first attempt guesses an empty queue instead of reading the head first: every
+        // access to the head is then a read-modify-write, whose races loom's partial-order
+        // reduction explores (it misses interleavings of a plain read followed by a write).
+        let mut head = NIL;
         loop {
             blocks[block].queue_next().store(head, Ordering::Relaxed);
             match self.head.compare_exchange_weak(
@@ -80,11 +83,8 @@ impl RemoteQueue {
     }
 
     /// Takes the whole queue; returns its first block or `NIL`. Only the
-    /// queue's consumer (the holder's lock is held) calls it.
+    /// queue's consumer (the holder's lock is held) calls it, on its slow path.
     pub(crate) fn take_all(&self) -> u32 {
-        if self.head.load(Ordering::Relaxed) == NIL {
-            return NIL;
-        }
         self.head.swap(NIL, Ordering::Acquire)
     }
 
@@ -184,7 +184,9 @@ pub(crate) fn enqueue(blocks: &[BlockMeta], queues: &[RemoteQueue], block: usize
     }
     let global = queues.len() - 1;
     match meta.kind() {
-        BlockKind::Owned(cpu) if (cpu as usize) < global => queues[cpu as usize].push(blocks, block),
+        BlockKind::Owned(cpu) if (cpu as usize) < global => {
+            queues[cpu as usize].push(blocks, block)
+        }
         BlockKind::Fragment => queues[global].push(blocks, block),
         // Free and shared blocks have no parked units: whoever made the block so absorbed them
         // with a full scan, and the notification is stale.

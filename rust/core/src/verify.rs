@@ -67,7 +67,9 @@ fn check_block<Pl: Platform>(pool: &Pool<Pl>, block: usize) -> Result<usize, Ver
                 nr_free[order as usize] += 1;
                 free_pages += 1 << order;
                 let buddy_off = off ^ (1 << order);
-                if !whole && buddy_off > off && buddy.load(buddy_off) == unit::unit(FREE, order, false)
+                if !whole
+                    && buddy_off > off
+                    && buddy.load(buddy_off) == unit::unit(FREE, order, false)
                 {
                     error = Some(VerifyError::Unmerged {
                         block,

@@ -15,24 +15,64 @@ use pcpbuddy_core::{AllocError, BlockKind, FreeError, Magazine, Policy};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { cpu: usize, order: u32, folio: bool },
-    Free { cpu: usize, pick: usize },
+    Alloc {
+        cpu: usize,
+        order: u32,
+        folio: bool,
+    },
+    Free {
+        cpu: usize,
+        pick: usize,
+    },
     /// Free from the CPU that owns the block (the magazine path), if any.
-    FreeByOwner { cpu: usize, pick: usize },
+    FreeByOwner {
+        cpu: usize,
+        pick: usize,
+    },
     /// Free a freed page (maybe cached) again with another order.
-    FreedWrongOrder { cpu: usize, pick: usize, delta: u32 },
-    DoubleFree { cpu: usize, pick: usize },
-    WrongOrder { cpu: usize, pick: usize, delta: u32 },
+    FreedWrongOrder {
+        cpu: usize,
+        pick: usize,
+        delta: u32,
+    },
+    DoubleFree {
+        cpu: usize,
+        pick: usize,
+    },
+    WrongOrder {
+        cpu: usize,
+        pick: usize,
+        delta: u32,
+    },
     /// Free a folio as pages or pages as a folio.
-    WrongKind { cpu: usize, pick: usize },
-    TailFree { cpu: usize, pick: usize },
-    OutOfPool { cpu: usize },
+    WrongKind {
+        cpu: usize,
+        pick: usize,
+    },
+    TailFree {
+        cpu: usize,
+        pick: usize,
+    },
+    OutOfPool {
+        cpu: usize,
+    },
     /// Drain a CPU's cache from anywhere (its magazine stays).
-    Drain { cpu: usize },
+    Drain {
+        cpu: usize,
+    },
     /// A CPU returns its magazine (its own flush, or an IPI).
-    Flush { cpu: usize },
-    Absorb { cpu: usize },
-    Policy { ownership: bool, recovery: bool, high: u32, batch: u32 },
+    Flush {
+        cpu: usize,
+    },
+    Absorb {
+        cpu: usize,
+    },
+    Policy {
+        ownership: bool,
+        recovery: bool,
+        high: u32,
+        batch: u32,
+    },
 }
 
 fn op(nr_cpus: usize, p: u32) -> impl Strategy<Value = Op> {
@@ -160,10 +200,7 @@ impl Sim {
             }
             Op::Free { cpu, pick } | Op::FreeByOwner { cpu, pick } => {
                 if !self.model.live.is_empty() {
-                    let live = self
-                        .model
-                        .live
-                        .swap_remove(pick % self.model.live.len());
+                    let live = self.model.live.swap_remove(pick % self.model.live.len());
                     let cpu = match op {
                         Op::FreeByOwner { .. } => self.owner_or(live.page, cpu),
                         _ => cpu,
@@ -178,7 +215,7 @@ impl Sim {
                     let (page, order) = self.model.freed[pick % self.model.freed.len()];
                     let wrong = (order + delta) % (p + 1);
                     let got = self.pool.free(&mut self.mags[cpu], page, wrong, false);
-                    if page % (1 << wrong) != 0 {
+                    if !page.is_multiple_of(1 << wrong) {
                         assert_eq!(got, Err(FreeError::Misaligned));
                     } else {
                         assert_eq!(got, Err(FreeError::DoubleFree));
@@ -201,7 +238,7 @@ impl Sim {
                     let got = self
                         .pool
                         .free(&mut self.mags[cpu], live.page, wrong, live.folio);
-                    if live.page % (1 << wrong) != 0 {
+                    if !live.page.is_multiple_of(1 << wrong) {
                         assert_eq!(got, Err(FreeError::Misaligned));
                     } else {
                         assert_eq!(got, Err(FreeError::WrongOrder));

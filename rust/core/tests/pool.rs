@@ -106,20 +106,24 @@ fn remote_free_goes_to_owner() {
     let s1 = t.stats(1);
     assert_eq!(s1.frees_remote, 16);
     assert_eq!(s1.global_locks, 0, "a remote free takes no global lock");
-    assert_eq!(
-        t.pool.block_info(pages[0] >> 4).unwrap().parked_pages,
-        16
-    );
+    assert_eq!(t.pool.block_info(pages[0] >> 4).unwrap().parked_pages, 16);
     t.verify();
     // Notifications wait in CPU 1's outbox until its next slow path (here: a flush).
     let mag1 = &mut t.mags[1];
     t.pool.flush_magazine(mag1);
-    assert_eq!(t.stats(1).notifies, 1, "16 frees into one block: one notification");
+    assert_eq!(
+        t.stats(1).notifies,
+        1,
+        "16 frees into one block: one notification"
+    );
     // The owner absorbs on its slow path: its block is full, so it absorbs before refilling.
     let again = t.alloc(0, 4);
     let s0 = t.stats(0);
     assert_eq!(s0.absorbed_pages, 16);
-    assert_eq!(s0.refill_claim, 1, "absorbed memory was reused, no new claim");
+    assert_eq!(
+        s0.refill_claim, 1,
+        "absorbed memory was reused, no new claim"
+    );
     t.free(0, again, 4).unwrap();
     t.done();
 }
@@ -148,7 +152,7 @@ fn errors_change_nothing() {
     let a = t.alloc(0, 2);
     t.verify();
     assert_eq!(t.free(0, a, 1), Err(FreeError::WrongOrder));
-    let wrong = if a % 8 == 0 {
+    let wrong = if a.is_multiple_of(8) {
         FreeError::WrongOrder
     } else {
         FreeError::Misaligned
@@ -191,7 +195,7 @@ fn cached_double_free_wrong_order_and_tail_are_refused() {
     assert_eq!(t.free(1, a, 1), Err(FreeError::DoubleFree));
     assert_eq!(t.free(0, a, 0), Err(FreeError::DoubleFree));
     assert_eq!(t.free(1, a + 1, 0), Err(FreeError::DoubleFree));
-    let wrong = if b % 2 == 0 {
+    let wrong = if b.is_multiple_of(2) {
         FreeError::WrongOrder
     } else {
         FreeError::Misaligned
@@ -287,7 +291,11 @@ fn recovery_off_uses_fragments_last() {
     t.pool.flush_magazine(mag);
     t.pool.drain_cpu(0);
     let b = t.alloc(1, 0);
-    assert_ne!(a >> 4, b >> 4, "a free block is claimed, the fragment is left");
+    assert_ne!(
+        a >> 4,
+        b >> 4,
+        "a free block is claimed, the fragment is left"
+    );
     // Exhaust: the fragment is used through the last-resort path.
     let mut held = vec![b];
     while let Ok(p) = t.try_alloc(1, 0) {
@@ -368,7 +376,10 @@ fn magazine_overflow_returns_the_older_half_locally() {
     }
     let s = t.stats(0);
     assert!(s.mag_flushed > 0);
-    assert_eq!(s.global_locks, locks, "overflow returns under the cache lock only");
+    assert_eq!(
+        s.global_locks, locks,
+        "overflow returns under the cache lock only"
+    );
     t.verify();
     // An order-9 allocation flushes the rest on the slow path, before claiming more.
     let big = t.alloc(0, 9);
@@ -575,6 +586,8 @@ fn metadata_size() {
     );
     let geo = Geometry::new(9, 1).unwrap();
     let p9 = header + (geo.map_lines_per_block() + geo.bitmap_lines_per_block()) * 64;
-    assert!(p9 <= 1024, "P=9 metadata {p9} B exceeds 1 KiB per 2 MiB block");
+    assert!(
+        p9 <= 1024,
+        "P=9 metadata {p9} B exceeds 1 KiB per 2 MiB block"
+    );
 }
-

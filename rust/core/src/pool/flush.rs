@@ -121,8 +121,7 @@ impl<Pl: Platform> Pool<Pl> {
             match blocks[block].kind() {
                 BlockKind::Owned(owner) if owner as usize == cpu => {
                     stats.merges_local.add(u64::from(buddy.put(off, k, false)));
-                    c.owned
-                        .rebucket(blocks, block, bucket_of(&buddy), false);
+                    c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
                     c.pages += 1 << k;
                 }
                 BlockKind::Shared => {
@@ -161,8 +160,7 @@ impl<Pl: Platform> Pool<Pl> {
             g.free.push_front(blocks, block);
             self.global_stats.shared_freed.inc();
         } else {
-            g.shared
-                .rebucket(blocks, block, bucket_of(&buddy), false);
+            g.shared.rebucket(blocks, block, bucket_of(&buddy), false);
         }
     }
 
@@ -185,11 +183,8 @@ impl<Pl: Platform> Pool<Pl> {
             match blocks[block].kind() {
                 BlockKind::Owned(owner) if owner as usize == cpu => {
                     buddy.try_free(off, k, folio, FREE)?;
-                    stats
-                        .merges_local
-                        .add(u64::from(buddy.put(off, k, folio)));
-                    c.owned
-                        .rebucket(blocks, block, bucket_of(&buddy), false);
+                    stats.merges_local.add(u64::from(buddy.put(off, k, folio)));
+                    c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
                     c.pages += 1 << k;
                     stats.frees_local.inc();
                 }
@@ -322,8 +317,7 @@ impl<Pl: Platform> Pool<Pl> {
             self.global_stats.blocks_returned.inc();
         } else {
             blocks[block].set_kind(BlockKind::Fragment);
-            g.fragments
-                .insert(blocks, block, bucket_of(&buddy), true);
+            g.fragments.insert(blocks, block, bucket_of(&buddy), true);
             self.global_stats.fragments_created.inc();
         }
     }
@@ -462,8 +456,7 @@ impl<Pl: Platform> Pool<Pl> {
             g.free.push_front(blocks, block);
             self.global_stats.fragments_freed.inc();
         } else {
-            g.fragments
-                .rebucket(blocks, block, bucket_of(&buddy), true);
+            g.fragments.rebucket(blocks, block, bucket_of(&buddy), true);
         }
     }
 }

@@ -146,8 +146,7 @@ impl<Pl: Platform> Pool<Pl> {
         if let Some(block) = self.pick_owned(c, k, folio) {
             let buddy = self.buddy(block);
             let taken = buddy.take(k, k, ALLOC, folio)?;
-            c.owned
-                .rebucket(blocks, block, bucket_of(&buddy), false);
+            c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
             c.pages -= 1 << k;
             let make_compound = self.settle_compound(stats, block, taken, folio);
             return Some(Allocation {
@@ -222,8 +221,7 @@ impl<Pl: Platform> Pool<Pl> {
                 c.pages -= 1 << k;
                 got += 1;
             }
-            c.owned
-                .rebucket(blocks, block, bucket_of(&buddy), false);
+            c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
         }
         if got != 0 {
             stats.mag_refills.inc();
@@ -357,8 +355,7 @@ impl<Pl: Platform> Pool<Pl> {
                 self.platform.uncompound(block);
                 stats.compound_undone.inc();
             }
-            g.shared
-                .rebucket(blocks, block, bucket_of(&buddy), false);
+            g.shared.rebucket(blocks, block, bucket_of(&buddy), false);
             g.pages -= 1 << k;
             self.global_stats.chunks_out.inc();
             let page = self.geo.first_page(block) + taken.off;

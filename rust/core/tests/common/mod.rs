@@ -78,7 +78,10 @@ impl StdPlatform {
             if a.make_compound {
                 assert!(compound.insert(block), "block {block} prepared twice");
             } else {
-                assert!(compound.contains(&block), "block {block} handed out as a folio plain");
+                assert!(
+                    compound.contains(&block),
+                    "block {block} handed out as a folio plain"
+                );
             }
         } else {
             assert!(
@@ -169,7 +172,11 @@ pub fn assert_all_free(pool: &StdPool, mags: &mut [Magazine]) {
         let info = pool.block_info(block).unwrap();
         assert_eq!(info.kind, BlockKind::Free, "block {block}");
         assert_eq!(info.largest_free_order, Some(geo.block_order()));
-        assert_eq!(info.compound, pool.platform().is_compound(block), "block {block}");
+        assert_eq!(
+            info.compound,
+            pool.platform().is_compound(block),
+            "block {block}"
+        );
     }
     pool.release_compound();
     assert_eq!(pool.platform().compound_blocks(), 0);
