@@ -1,163 +1,149 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The in-kernel API: `#[no_mangle] extern "C"` functions declared in
-//! `include/linux/pcpbuddy.h` and exported with `EXPORT_SYMBOL_GPL` from `pcpbuddy_glue.c`.
+//! The in-kernel API: what `pcpbuddy_alloc_pages()`, `pcpbuddy_free_pages()`, the folio and bulk
+//! variants and `pcpbuddy_get_info()` (declared in `include/linux/pcpbuddy.h`) do.
 //!
-//! Other modules, C or Rust, call these; a Rust caller declares them in an `extern "C"` block
-//! (Kbuild cannot link one module crate against another). See `Documentation/api.md`.
+//! The exported functions themselves are in `pcpbuddy_glue.c`: each disables interrupts, takes
+//! this CPU's magazine with `this_cpu_ptr()` and calls the `pcpbuddy_rs_*` entry point below, so
+//! that the common path is a handful of inline instructions around one call (see the glue's
+//! header comment for why that part is C). Here: the pool, the magazine, the reference counts.
 //!
-//! Context: process context, atomic or not (nothing here sleeps); not hard or soft interrupt
-//! context (see `platform.rs`). A call from interrupt context fails (NULL or `-EINVAL`) and is
-//! counted and reported once, instead of risking a deadlock on the CPU's cache lock.
+//! Context: every context but NMI (refused and counted). Nothing here sleeps or waits for
+//! another CPU; the only lock on the slow path is interrupt-safe.
 //!
-//! A module that calls these holds a reference on pcpbuddy (a symbol dependency), so pcpbuddy
-//! cannot be unloaded under it.
+//! A module that calls the API holds a reference on pcpbuddy (a symbol dependency), so pcpbuddy
+//! cannot be unloaded under it. Rust modules call the same exported functions through
+//! `extern "C"`, as this module does itself below (the benchmark and the misc device go through
+//! the API exactly as any user).
 
-use crate::{
-    glue,
-    pool::{current_cpu, Pool},
-    uapi,
-};
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use crate::{front::Front, pcpcore::platform::Platform, pool::Pool, uapi};
 use kernel::{bindings, prelude::*};
 
-/// Whether a call from interrupt context was already reported.
-static REPORTED_IRQ: AtomicBool = AtomicBool::new(false);
+/// `PCPBUDDY_FREE_PAGES` / `PCPBUDDY_FREE_FOLIO` of `pcpbuddy_glue.h`.
+const FREE_PAGES: c_int = 0;
+const FREE_FOLIO: c_int = 1;
 
-/// The pool, if this context may use it.
-fn pool_for_caller() -> Option<&'static Pool> {
-    if !glue::in_task() {
-        if !REPORTED_IRQ.swap(true, Relaxed) {
-            pr_err!("called from interrupt context, which is not supported: refused\n");
+/// Allocation entry point.
+///
+/// # Safety
+///
+/// Interrupts are disabled, `front` is `this_cpu_ptr()` of the published magazines, and
+/// `compound` is valid for writes.
+#[no_mangle]
+unsafe extern "C" fn pcpbuddy_rs_alloc(
+    front: *mut c_void,
+    order: c_uint,
+    folio: bool,
+    compound: *mut bool,
+) -> *mut bindings::page {
+    let Some(pool) = Pool::get() else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: By the function's contract.
+    let mag = unsafe { Front::this_cpu(front) };
+    match pool.alloc(mag, order, folio) {
+        Ok((page, make_compound)) => {
+            // SAFETY: By the function's contract.
+            unsafe { compound.write(make_compound) };
+            page
         }
-        return None;
+        Err(_) => core::ptr::null_mut(),
     }
-    Pool::get()
 }
 
-/// Allocates one run of `2^order` pages on the calling CPU; zeroes it for `__GFP_ZERO`.
-fn alloc_one(pool: &Pool, cpu: usize, gfp: bindings::gfp_t, order: u32) -> *mut bindings::page {
-    let Ok(index) = pool.alloc(cpu, order) else {
-        return core::ptr::null_mut();
+/// Free entry point: `kind` is `FREE_PAGES`, or `FREE_FOLIO` for a folio that
+/// [`pcpbuddy_rs_prepare_free_folio`] accepted.
+///
+/// # Safety
+///
+/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines. `page`
+/// may be anything (it is checked before use).
+#[no_mangle]
+unsafe extern "C" fn pcpbuddy_rs_free(
+    front: *mut c_void,
+    page: *mut bindings::page,
+    order: c_uint,
+    kind: c_int,
+) -> c_int {
+    let Some(pool) = Pool::get() else {
+        return ENODEV.to_errno();
     };
-    let Some(page) = pool.page(index) else {
-        return core::ptr::null_mut();
+    // SAFETY: By the function's contract.
+    let mag = unsafe { Front::this_cpu(front) };
+    let result = match kind {
+        FREE_PAGES => pool.free_pages(mag, page, order),
+        FREE_FOLIO => pool.free_folio(mag, page, order),
+        _ => Err(EINVAL),
     };
-    if gfp & bindings::__GFP_ZERO != 0 {
-        // SAFETY: The 2^order pages at `page` are ours now and contiguous in the direct map.
-        unsafe {
-            core::ptr::write_bytes(
-                glue::page_address(page),
-                0,
-                kernel::page::PAGE_SIZE << order,
-            )
-        };
-    }
-    page
-}
-
-/// Frees one run; misuse is counted and reported by the pool.
-fn free_one(pool: &Pool, cpu: usize, page: *mut bindings::page, order: u32) -> c_int {
-    if page.is_null() {
-        return EINVAL.to_errno();
-    }
-    match pool.free_page(cpu, page, order) {
+    match result {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// `struct page *pcpbuddy_alloc_pages(gfp_t gfp, unsigned int order)`.
-#[no_mangle]
-pub(crate) extern "C" fn pcpbuddy_alloc_pages(
-    gfp: bindings::gfp_t,
-    order: c_uint,
-) -> *mut bindings::page {
-    match pool_for_caller() {
-        Some(pool) => alloc_one(pool, current_cpu(), gfp, order),
-        None => core::ptr::null_mut(),
-    }
-}
-
-/// `int pcpbuddy_free_pages(struct page *page, unsigned int order)`.
-#[no_mangle]
-pub(crate) extern "C" fn pcpbuddy_free_pages(page: *mut bindings::page, order: c_uint) -> c_int {
-    match pool_for_caller() {
-        Some(pool) => free_one(pool, current_cpu(), page, order),
-        None => EINVAL.to_errno(),
-    }
-}
-
-/// `unsigned long pcpbuddy_alloc_pages_bulk(gfp_t gfp, unsigned int order, unsigned long nr,
-/// struct page **pages)`: fills `pages[0..n]`, returns `n` (stops at the first failure).
+/// Checks a folio free and undoes a small folio's compound state; writes its order.
 ///
 /// # Safety
 ///
-/// `pages` points to `nr` writable pointers (or `nr` is 0).
+/// `order` is valid for writes. `folio` may be anything (it is checked before use).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn pcpbuddy_alloc_pages_bulk(
-    gfp: bindings::gfp_t,
-    order: c_uint,
-    nr: c_ulong,
-    pages: *mut *mut bindings::page,
-) -> c_ulong {
-    let Some(pool) = pool_for_caller() else {
-        return 0;
-    };
-    if pages.is_null() {
-        return 0;
-    }
-    let cpu = current_cpu();
-    for i in 0..nr as usize {
-        let page = alloc_one(pool, cpu, gfp, order);
-        if page.is_null() {
-            return i as c_ulong;
-        }
-        // SAFETY: `i < nr`, and the caller guarantees `nr` writable entries.
-        unsafe { pages.add(i).write(page) };
-    }
-    nr
-}
-
-/// `int pcpbuddy_free_pages_bulk(struct page **pages, unsigned long nr, unsigned int order)`:
-/// frees every entry; returns 0, or `-EINVAL` if any entry was refused (those are counted,
-/// reported once per kind, and left as they were).
-///
-/// # Safety
-///
-/// `pages` points to `nr` readable pointers (or `nr` is 0).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn pcpbuddy_free_pages_bulk(
-    pages: *const *mut bindings::page,
-    nr: c_ulong,
-    order: c_uint,
+unsafe extern "C" fn pcpbuddy_rs_prepare_free_folio(
+    folio: *mut bindings::folio,
+    order: *mut c_uint,
 ) -> c_int {
-    let Some(pool) = pool_for_caller() else {
-        return EINVAL.to_errno();
+    let Some(pool) = Pool::get() else {
+        return ENODEV.to_errno();
     };
-    if pages.is_null() && nr != 0 {
-        return EINVAL.to_errno();
-    }
-    let cpu = current_cpu();
-    let mut ret = 0;
-    for i in 0..nr as usize {
-        // SAFETY: `i < nr`, and the caller guarantees `nr` readable entries.
-        let page = unsafe { pages.add(i).read() };
-        let r = free_one(pool, cpu, page, order);
-        if r != 0 {
-            ret = r;
+    match pool.prepare_free_folio(folio) {
+        Ok(o) => {
+            // SAFETY: By the function's contract.
+            unsafe { order.write(o) };
+            0
         }
+        Err(e) => e.to_errno(),
     }
-    ret
 }
 
-/// `int pcpbuddy_get_info(struct pcpbuddy_info *info)`: fills `*info`; `-EINVAL` for NULL.
+/// Whether returning every CPU's magazine could let an allocation of `order` succeed.
+#[no_mangle]
+extern "C" fn pcpbuddy_rs_may_have_more(order: c_uint) -> bool {
+    Pool::get().is_some_and(|pool| order <= pool.block_order())
+}
+
+/// Returns a magazine to the pool.
 ///
 /// # Safety
 ///
-/// `info` is NULL or points to writable memory for a `struct pcpbuddy_info`.
+/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn pcpbuddy_get_info(info: *mut uapi::Info) -> c_int {
+unsafe extern "C" fn pcpbuddy_rs_flush_magazine(front: *mut c_void) {
+    if let Some(pool) = Pool::get() {
+        // SAFETY: By the function's contract.
+        pool.core()
+            .flush_magazine(unsafe { Front::this_cpu(front) });
+    }
+}
+
+/// Counts a call from NMI context on this CPU.
+#[no_mangle]
+extern "C" fn pcpbuddy_rs_refuse_nmi() -> c_int {
+    if let Some(pool) = Pool::get() {
+        let cpu = crate::pool::current_cpu();
+        // Only NMIs write this counter, and they do not nest: one writer.
+        if cpu < pool.core().nr_cpus() {
+            pool.core().platform().cpu_stats(cpu).nmi_refused.inc();
+        }
+    }
+    EINVAL.to_errno()
+}
+
+/// `pcpbuddy_get_info()`: lock-free.
+///
+/// # Safety
+///
+/// `info` is NULL or valid for writes of a `struct pcpbuddy_info`.
+#[no_mangle]
+unsafe extern "C" fn pcpbuddy_rs_get_info(info: *mut uapi::Info) -> c_int {
     if info.is_null() {
         return EINVAL.to_errno();
     }
@@ -167,4 +153,37 @@ pub(crate) unsafe extern "C" fn pcpbuddy_get_info(info: *mut uapi::Info) -> c_in
     // SAFETY: `info` is non-null and, by the caller's promise, valid for writes.
     unsafe { info.write(pool.info()) };
     0
+}
+
+// The exported API, for this module's own users (the misc device, the benchmark, KUnit): the
+// very functions other modules call.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn pcpbuddy_alloc_pages(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::page;
+    fn pcpbuddy_free_pages(page: *mut bindings::page, order: c_uint) -> c_int;
+    fn pcpbuddy_alloc_folio(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::folio;
+    fn pcpbuddy_free_folio(folio: *mut bindings::folio) -> c_int;
+}
+
+/// `pcpbuddy_alloc_pages()` (or `pcpbuddy_alloc_folio()` if `folio`): the first page or null.
+pub(crate) fn alloc_pages(gfp: bindings::gfp_t, order: u32, folio: bool) -> *mut bindings::page {
+    if folio {
+        // SAFETY: The API may be called in any context but NMI.
+        unsafe { pcpbuddy_alloc_folio(gfp, order) }.cast()
+    } else {
+        // SAFETY: As above.
+        unsafe { pcpbuddy_alloc_pages(gfp, order) }
+    }
+}
+
+/// `pcpbuddy_free_pages()`: 0 or a negative errno.
+pub(crate) fn free_pages(page: *mut bindings::page, order: u32) -> c_int {
+    // SAFETY: The API may be called in any context but NMI and checks `page` before use.
+    unsafe { pcpbuddy_free_pages(page, order) }
+}
+
+/// `pcpbuddy_free_folio()`: 0 or a negative errno.
+pub(crate) fn free_folio(page: *mut bindings::page) -> c_int {
+    // SAFETY: As above.
+    unsafe { pcpbuddy_free_folio(page.cast()) }
 }

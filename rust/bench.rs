@@ -4,18 +4,29 @@
 //! against one backend at a time, the pool or the kernel's own page allocator, so that one
 //! binary measures both in the same boot. The method is in `Documentation/benchmarks.md`.
 //!
+//! Every backend is called as its users call it: the pool through the exported API
+//! (`pcpbuddy_alloc_pages()`/`pcpbuddy_free_pages()`, `struct page *` in and out, the folio
+//! variants for the folio pattern), the kernel through `alloc_pages()`/`__free_pages()` (or
+//! `folio_alloc()`/`folio_put()`), and the floor through a pair of functions of the same shape
+//! over a bare per-CPU array (the machine's limit). Each thread's loop is compiled once per
+//! backend, so no dispatch is measured.
+//!
 //! A run is one kthread per participating CPU, bound to it, released together from a start
 //! barrier and timed with `ktime_get()`. Each thread writes only its own [`Worker`]; the threads
-//! share a [`Run`] of atomics (start/stop flags, a round barrier, the exchange arrays of the
-//! `rand` and `exit` patterns and the rings of `remote`). The ioctl caller waits, sleeping; a
-//! signal stops the run, every thread frees what it holds, and the ioctl returns `EINTR`.
+//! share a [`Run`] of atomics (start/stop flags, a round barrier, the exchange sets of the
+//! `rand`, `exit` and `softirq` patterns and the rings of `remote`). The ioctl caller waits,
+//! sleeping; a signal stops the run, every thread frees what it holds, and the ioctl returns
+//! `EINTR`.
 //!
 //! Nothing is timed per operation (a clock read costs as much as an allocation): phases of many
 //! operations are timed, and user space divides.
 
 use crate::{
-    glue,
-    pcpcore::{policy::Policy, stats::CpuStats, stats::GlobalStats},
+    api, glue,
+    pcpcore::{
+        policy::Policy,
+        stats::{CpuCounters, GlobalCounters},
+    },
     pool::Pool,
     uapi,
 };
@@ -29,7 +40,7 @@ use core::{
 };
 use kernel::{bindings, prelude::*};
 
-/// Runs per round when the caller leaves `batch` at 0 (bulk, rand).
+/// Runs per round when the caller leaves `batch` at 0 (bulk, rand, softirq).
 const DEFAULT_BATCH: usize = 64;
 /// Ring slots per allocating CPU when the caller leaves `batch` at 0 (remote).
 const DEFAULT_RING: usize = 256;
@@ -37,8 +48,8 @@ const DEFAULT_RING: usize = 256;
 const MAX_BATCH: usize = 1 << 16;
 /// Most live allocations a churn thread keeps.
 const CHURN_SLOTS: usize = 256;
-/// Entries of the floor backend's per-CPU array.
-const FLOOR_SLOTS: usize = 4096;
+/// Tokens in the floor backend's per-CPU array at the start.
+const FLOOR_TOKENS: u32 = 2048;
 /// Operations between two looks at the stop flag (and `cond_resched()`).
 const CHECK_EVERY: u64 = 64;
 
@@ -53,6 +64,8 @@ enum Pattern {
     Remote,
     Exit,
     Churn,
+    Folio,
+    Softirq,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,6 +113,84 @@ fn next_random(state: &mut u64) -> u64 {
 /// `value % bound` for `bound > 0` without a division that could panic.
 fn below(value: u64, bound: usize) -> usize {
     (value % (bound as u64).max(1)) as usize
+}
+
+/// An allocator as its users call it. A handle is the first `struct page`'s address; 0 means
+/// the allocation failed.
+trait Api {
+    fn alloc(&mut self, order: u32) -> usize;
+    fn free(&mut self, handle: usize, order: u32);
+}
+
+/// The pool, through the exported API.
+struct PoolApi {
+    gfp: bindings::gfp_t,
+    folio: bool,
+}
+
+impl Api for PoolApi {
+    #[inline(always)]
+    fn alloc(&mut self, order: u32) -> usize {
+        api::alloc_pages(self.gfp, order, self.folio) as usize
+    }
+
+    #[inline(always)]
+    fn free(&mut self, handle: usize, order: u32) {
+        let page = handle as *mut bindings::page;
+        // Cannot fail: every handle is freed once, with its order. Were it to, the pool would
+        // have counted it in `stats`.
+        if self.folio {
+            api::free_folio(page);
+        } else {
+            api::free_pages(page, order);
+        }
+    }
+}
+
+/// The kernel's page allocator.
+struct KernelApi {
+    gfp: bindings::gfp_t,
+    folio: bool,
+}
+
+impl Api for KernelApi {
+    #[inline(always)]
+    fn alloc(&mut self, order: u32) -> usize {
+        if self.folio {
+            return glue::kernel_folio_alloc(self.gfp, order) as usize;
+        }
+        // No zeroing, no retrying: the same work as the pool does.
+        // SAFETY: A plain allocation call; `gfp` fits the context.
+        unsafe { bindings::alloc_pages_noprof(self.gfp, order) as usize }
+    }
+
+    #[inline(always)]
+    fn free(&mut self, handle: usize, order: u32) {
+        let page = handle as *mut bindings::page;
+        if self.folio {
+            // SAFETY: `page` heads a folio this benchmark got from `folio_alloc()`, freed once.
+            unsafe { glue::kernel_folio_put(page) };
+        } else {
+            // SAFETY: `page` is a page this benchmark got from `alloc_pages` with this order,
+            // freed exactly once.
+            unsafe { bindings::__free_pages(page, order) };
+        }
+    }
+}
+
+/// The floor: a per-CPU array of tokens.
+struct FloorApi;
+
+impl Api for FloorApi {
+    #[inline(always)]
+    fn alloc(&mut self, order: u32) -> usize {
+        glue::floor_alloc(order) as usize
+    }
+
+    #[inline(always)]
+    fn free(&mut self, handle: usize, order: u32) {
+        glue::floor_free(handle as *mut bindings::page, order);
+    }
 }
 
 /// A single-producer single-consumer ring of handles (remote pattern).
@@ -157,7 +248,8 @@ impl Ring {
     }
 }
 
-/// The runs one CPU allocated in a round of `rand` or `exit`, for another CPU to free.
+/// The runs one CPU allocated in a round of `rand`, `exit` or `softirq`, for another CPU to
+/// free.
 struct Exchange {
     handles: KVVec<AtomicUsize>,
     count: AtomicUsize,
@@ -168,8 +260,9 @@ struct Config {
     pattern: Pattern,
     backend: Backend,
     order: u32,
-    /// Runs per round (bulk, rand, exit) or ring slots (remote).
+    /// Runs per round (bulk, rand, exit, softirq) or ring slots (remote).
     batch: usize,
+    /// Allocations per allocating CPU.
     ops: u64,
     seed: u64,
     /// `(cpu, role)` of every thread, in CPU order.
@@ -193,6 +286,8 @@ impl Config {
             3 => Pattern::Remote,
             4 => Pattern::Exit,
             5 => Pattern::Churn,
+            6 => Pattern::Folio,
+            7 => Pattern::Softirq,
             _ => return Err(EINVAL),
         };
         let backend = match req.backend {
@@ -214,7 +309,7 @@ impl Config {
         let lowest = |mask: u64| cpus_of(mask).next();
         // Who allocates and who frees.
         let (alloc_mask, free_mask) = match pattern {
-            Pattern::Remote => {
+            Pattern::Remote | Pattern::Softirq => {
                 let free = if req.free_cpus != 0 {
                     req.free_cpus
                 } else {
@@ -280,7 +375,7 @@ impl Config {
         // Bound the memory in flight by the pool's size, for every backend alike (so that the
         // kernel backend cannot push the machine into reclaim).
         let in_flight = match pattern {
-            Pattern::Repeat => 1,
+            Pattern::Repeat | Pattern::Folio => 1,
             Pattern::Churn => 0,
             _ => batch,
         };
@@ -299,6 +394,17 @@ impl Config {
             nr_free,
             free_shift,
         })
+    }
+
+    /// Allocations in round `round` of a round-based pattern: `batch`, and what is left of
+    /// `ops` in the last round.
+    fn round_size(&self, round: u64) -> usize {
+        let done = round * self.batch as u64;
+        self.ops.saturating_sub(done).min(self.batch as u64) as usize
+    }
+
+    fn rounds(&self) -> u64 {
+        self.ops.div_ceil((self.batch as u64).max(1))
     }
 }
 
@@ -320,6 +426,8 @@ struct Run<'a> {
     barrier_stop: AtomicBool,
     exchange: KVVec<Exchange>,
     rings: KVVec<Ring>,
+    /// The floor backend's arrays.
+    floor: Option<glue::Floor>,
 }
 
 impl Run<'_> {
@@ -352,6 +460,10 @@ struct ChurnSlot {
 }
 
 /// One thread's state, written by that thread only.
+///
+/// # Invariants
+///
+/// `run` points to the [`Run`] this worker belongs to, which outlives the worker's thread.
 struct Worker<'a> {
     run: *const Run<'a>,
     cpu: u32,
@@ -360,73 +472,81 @@ struct Worker<'a> {
     alloc_rank: usize,
     free_rank: usize,
     rng: u64,
-    floor: KVVec<usize>,
-    floor_len: usize,
-    floor_next: usize,
     held: KVVec<usize>,
     churn: KVVec<ChurnSlot>,
     samples: KVec<uapi::BenchSample>,
     result: uapi::BenchCpu,
 }
 
+/// A softirq batch: the set to fill or empty, and what the handler measured.
+struct SoftirqBatch<'a, A> {
+    api: &'a mut A,
+    set: &'a Exchange,
+    order: u32,
+    n: usize,
+    ns: u64,
+    failures: u64,
+}
+
+/// Allocates `n` runs into the set, in soft interrupt context.
+///
+/// # Safety
+///
+/// `data` points to a `SoftirqBatch<A>` that lives until the call returns.
+unsafe extern "C" fn softirq_alloc<A: Api>(data: *mut c_void) {
+    // SAFETY: By the function's contract.
+    let batch = unsafe { &mut *data.cast::<SoftirqBatch<'_, A>>() };
+    let t0 = now_ns();
+    let mut n = 0;
+    for _ in 0..batch.n {
+        let handle = batch.api.alloc(batch.order);
+        if handle == 0 {
+            batch.failures += 1;
+            continue;
+        }
+        batch.set.handles[n].store(handle, Relaxed);
+        n += 1;
+    }
+    batch.ns = now_ns() - t0;
+    batch.set.count.store(n, Release);
+}
+
+/// Frees the set, in soft interrupt context.
+///
+/// # Safety
+///
+/// As for [`softirq_alloc`].
+unsafe extern "C" fn softirq_free<A: Api>(data: *mut c_void) {
+    // SAFETY: By the function's contract.
+    let batch = unsafe { &mut *data.cast::<SoftirqBatch<'_, A>>() };
+    let t0 = now_ns();
+    let n = batch.set.count.load(Acquire);
+    for i in 0..n {
+        batch
+            .api
+            .free(batch.set.handles[i].load(Relaxed), batch.order);
+    }
+    batch.ns = now_ns() - t0;
+    batch.n = n;
+}
+
 impl Worker<'_> {
-    fn alloc(&mut self, run: &Run<'_>, order: u32) -> Option<usize> {
-        let handle = match run.cfg.backend {
-            Backend::Pool | Backend::PoolClassic => run.pool.alloc(self.cpu as usize, order).ok(),
-            Backend::Kernel => {
-                // No zeroing, no retrying: the same work as the pool does.
-                // SAFETY: Plain allocation call from process context.
-                let page = unsafe {
-                    bindings::alloc_pages_noprof(
-                        bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
-                        order,
-                    )
-                };
-                (!page.is_null()).then_some(page as usize)
-            }
-            Backend::Floor => {
-                if self.floor_len > 0 {
-                    self.floor_len -= 1;
-                    Some(self.floor[self.floor_len])
-                } else {
-                    self.floor_next += 1;
-                    Some(self.floor_next)
-                }
-            }
-        };
-        if handle.is_none() {
+    fn alloc<A: Api>(&mut self, api: &mut A, order: u32) -> Option<usize> {
+        let handle = api.alloc(order);
+        if handle == 0 {
             self.result.failures += 1;
+            return None;
         }
-        handle
+        Some(handle)
     }
 
-    fn free(&mut self, run: &Run<'_>, handle: usize, order: u32) {
-        match run.cfg.backend {
-            Backend::Pool | Backend::PoolClassic => {
-                // Cannot fail: every handle is freed once, with its order. Were it to, the
-                // core would have counted it in `stats`.
-                let _ = run.pool.free(self.cpu as usize, handle, order);
-            }
-            // SAFETY: `handle` is a page this benchmark got from `alloc_pages_noprof` with
-            // this order, freed exactly once.
-            Backend::Kernel => unsafe {
-                bindings::__free_pages(handle as *mut bindings::page, order)
-            },
-            Backend::Floor => {
-                if self.floor_len < self.floor.len() {
-                    self.floor[self.floor_len] = handle;
-                    self.floor_len += 1;
-                }
-            }
-        }
-    }
-
-    fn repeat(&mut self, run: &Run<'_>) {
+    /// `repeat` and `folio`: alloc and free the same run, `ops` times.
+    fn repeat<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let order = run.cfg.order;
         let start = now_ns();
         for i in 0..run.cfg.ops {
-            if let Some(handle) = self.alloc(run, order) {
-                self.free(run, handle, order);
+            if let Some(handle) = self.alloc(api, order) {
+                api.free(handle, order);
                 self.result.allocs += 1;
                 self.result.frees += 1;
             }
@@ -440,7 +560,7 @@ impl Worker<'_> {
         self.result.total_ns = now_ns() - start;
     }
 
-    fn bulk(&mut self, run: &Run<'_>) {
+    fn bulk<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let order = run.cfg.order;
         let mut left = run.cfg.ops;
         while left > 0 && !run.stopping() {
@@ -448,15 +568,14 @@ impl Worker<'_> {
             let t0 = now_ns();
             let mut held = 0;
             for _ in 0..n {
-                if let Some(handle) = self.alloc(run, order) {
+                if let Some(handle) = self.alloc(api, order) {
                     self.held[held] = handle;
                     held += 1;
                 }
             }
             let t1 = now_ns();
             for i in 0..held {
-                let handle = self.held[i];
-                self.free(run, handle, order);
+                api.free(self.held[i], order);
             }
             self.result.allocs += held as u64;
             self.result.frees += held as u64;
@@ -469,19 +588,28 @@ impl Worker<'_> {
         self.result.total_ns = self.result.alloc_ns + self.result.free_ns;
     }
 
+    /// Which exchange set this CPU frees in `round`, if it frees set `k`.
+    fn frees_set(&self, cfg: &Config, round: u64, k: usize) -> bool {
+        match cfg.pattern {
+            // Every CPU frees one other CPU's set, a different one each round.
+            Pattern::Rand => k == (self.free_rank + 1 + round as usize) % cfg.nr_alloc.max(1),
+            // Set k goes to free rank k % nr_free (shifted by one when the sets are the same).
+            _ => (k + cfg.free_shift) % cfg.nr_free.max(1) == self.free_rank,
+        }
+    }
+
     /// `rand` and `exit`: every round, the allocating CPUs fill their exchange sets, then the
-    /// freeing CPUs free sets allocated elsewhere.
-    fn exchange(&mut self, run: &Run<'_>) {
+    /// freeing CPUs free sets allocated elsewhere, starting at a random slot.
+    fn exchange<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let cfg = &run.cfg;
         let order = cfg.order;
-        let rounds = cfg.ops.div_ceil((cfg.batch as u64).max(1));
-        for round in 0..rounds {
+        for round in 0..cfg.rounds() {
             if self.role & uapi::BENCH_ROLE_ALLOC != 0 {
                 let set = &run.exchange[self.alloc_rank];
                 let t0 = now_ns();
                 let mut n = 0;
-                for _ in 0..cfg.batch {
-                    if let Some(handle) = self.alloc(run, order) {
+                for _ in 0..cfg.round_size(round) {
+                    if let Some(handle) = self.alloc(api, order) {
                         set.handles[n].store(handle, Relaxed);
                         n += 1;
                     }
@@ -494,15 +622,7 @@ impl Worker<'_> {
             if self.role & uapi::BENCH_ROLE_FREE != 0 {
                 let t0 = now_ns();
                 for k in 0..cfg.nr_alloc {
-                    // exit: set k goes to free rank k % nr_free. rand: every CPU frees one
-                    // other CPU's set, a different one each round, starting at a random slot.
-                    let mine = match cfg.pattern {
-                        Pattern::Rand => {
-                            k == (self.free_rank + 1 + round as usize) % cfg.nr_alloc.max(1)
-                        }
-                        _ => (k + cfg.free_shift) % cfg.nr_free.max(1) == self.free_rank,
-                    };
-                    if !mine {
+                    if !self.frees_set(cfg, round, k) {
                         continue;
                     }
                     let set = &run.exchange[k];
@@ -514,7 +634,7 @@ impl Worker<'_> {
                         } else {
                             first + i
                         };
-                        self.free(run, set.handles[j].load(Relaxed), order);
+                        api.free(set.handles[j].load(Relaxed), order);
                     }
                     self.result.frees += n as u64;
                 }
@@ -528,8 +648,92 @@ impl Worker<'_> {
         self.result.total_ns = self.result.alloc_ns + self.result.free_ns;
     }
 
+    /// `softirq`, the shape of a NIC's receive ring: each round, the allocating CPUs allocate
+    /// a batch in soft interrupt context (a BH work item on their CPU) and the freeing CPUs free
+    /// it in process context; then the freeing CPUs allocate in process context and the
+    /// allocating CPUs free in soft interrupt context. Only the work inside the handlers and
+    /// the process-context loops is timed.
+    fn softirq<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
+        let cfg = &run.cfg;
+        let order = cfg.order;
+        let allocator = self.role & uapi::BENCH_ROLE_ALLOC != 0;
+        for round in 0..cfg.rounds() {
+            let n = cfg.round_size(round);
+            // Phase 1: allocate in softirq, free in process context elsewhere.
+            if allocator {
+                let set = &run.exchange[self.alloc_rank];
+                let mut batch = SoftirqBatch {
+                    api: &mut *api,
+                    set,
+                    order,
+                    n,
+                    ns: 0,
+                    failures: 0,
+                };
+                // SAFETY: `batch` lives until the call returns; kthread context may sleep.
+                unsafe {
+                    glue::run_in_softirq(self.cpu, softirq_alloc::<A>, (&raw mut batch).cast())
+                };
+                self.result.alloc_ns += batch.ns;
+                self.result.failures += batch.failures;
+                self.result.allocs += set.count.load(Acquire) as u64;
+            }
+            let stop = run.barrier();
+            if !allocator {
+                let t0 = now_ns();
+                let free_rank = self.free_rank;
+                for k in (0..cfg.nr_alloc).filter(|k| k % cfg.nr_free.max(1) == free_rank) {
+                    let set = &run.exchange[k];
+                    let count = set.count.load(Acquire);
+                    for i in 0..count {
+                        api.free(set.handles[i].load(Relaxed), order);
+                    }
+                    self.result.frees += count as u64;
+                    // Phase 2's allocations go into the same set, for its owner to free.
+                    let mut filled = 0;
+                    for _ in 0..n {
+                        if let Some(handle) = self.alloc(api, order) {
+                            set.handles[filled].store(handle, Relaxed);
+                            filled += 1;
+                        }
+                    }
+                    self.result.allocs += filled as u64;
+                    set.count.store(filled, Release);
+                }
+                // Both loops of the freeing CPU, split evenly between its two roles.
+                let ns = now_ns() - t0;
+                self.result.free_ns += ns / 2;
+                self.result.alloc_ns += ns - ns / 2;
+            }
+            let stop2 = run.barrier();
+            // Phase 2: free in softirq what was allocated in process context.
+            if allocator {
+                let set = &run.exchange[self.alloc_rank];
+                let mut batch = SoftirqBatch {
+                    api: &mut *api,
+                    set,
+                    order,
+                    n,
+                    ns: 0,
+                    failures: 0,
+                };
+                // SAFETY: As above.
+                unsafe {
+                    glue::run_in_softirq(self.cpu, softirq_free::<A>, (&raw mut batch).cast())
+                };
+                self.result.free_ns += batch.ns;
+                self.result.frees += batch.n as u64;
+            }
+            glue::cond_resched();
+            if run.barrier() || stop || stop2 {
+                break;
+            }
+        }
+        self.result.total_ns = self.result.alloc_ns + self.result.free_ns;
+    }
+
     /// `remote`: allocating CPUs push into their ring, freeing CPUs drain the rings they serve.
-    fn remote(&mut self, run: &Run<'_>) {
+    fn remote<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let cfg = &run.cfg;
         let order = cfg.order;
         let start = now_ns();
@@ -538,7 +742,7 @@ impl Worker<'_> {
             let mut i = 0u64;
             while i < cfg.ops && !run.stopping() {
                 // The pool may be momentarily empty while the freeing side catches up.
-                let Some(handle) = self.alloc(run, order) else {
+                let Some(handle) = self.alloc(api, order) else {
                     glue::cond_resched();
                     continue;
                 };
@@ -563,7 +767,7 @@ impl Worker<'_> {
                     // Read `done` before draining: a ring seen done and then empty is finished.
                     let done = ring.done.load(Acquire);
                     while let Some(handle) = ring.pop() {
-                        self.free(run, handle, order);
+                        api.free(handle, order);
                         self.result.frees += 1;
                         busy = true;
                     }
@@ -584,7 +788,7 @@ impl Worker<'_> {
     }
 
     /// `churn`: random orders up to `order` with random lifetimes.
-    fn churn(&mut self, run: &Run<'_>) {
+    fn churn<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let cfg = &run.cfg;
         let slots = self.churn.len();
         let sample_every = (cfg.ops / uapi::BENCH_MAX_SAMPLES as u64).max(1);
@@ -598,7 +802,7 @@ impl Worker<'_> {
             let slot = self.churn[s];
             if slot.live {
                 if slot.expires <= clock {
-                    self.free(run, slot.handle, slot.order);
+                    api.free(slot.handle, slot.order);
                     self.result.frees += 1;
                     self.churn[s].live = false;
                 }
@@ -606,7 +810,7 @@ impl Worker<'_> {
             }
             // Small orders are common, large ones rare: order k with probability ~2^-(k+1).
             let order = ((r >> 32).trailing_zeros()).min(cfg.order);
-            if let Some(handle) = self.alloc(run, order) {
+            if let Some(handle) = self.alloc(api, order) {
                 let lifetime = 1 + below(r >> 16, 4 * slots) as u64;
                 self.churn[s] = ChurnSlot {
                     live: true,
@@ -632,11 +836,23 @@ impl Worker<'_> {
         for s in 0..slots {
             let slot = self.churn[s];
             if slot.live {
-                self.free(run, slot.handle, slot.order);
+                api.free(slot.handle, slot.order);
                 self.result.frees += 1;
             }
         }
         self.result.total_ns = now_ns() - start - sampling_ns;
+    }
+
+    /// Runs the pattern with one backend: the loops are compiled once per backend.
+    fn run_with<A: Api>(&mut self, run: &Run<'_>, mut api: A) {
+        match run.cfg.pattern {
+            Pattern::Repeat | Pattern::Folio => self.repeat(run, &mut api),
+            Pattern::Bulk => self.bulk(run, &mut api),
+            Pattern::Rand | Pattern::Exit => self.exchange(run, &mut api),
+            Pattern::Remote => self.remote(run, &mut api),
+            Pattern::Churn => self.churn(run, &mut api),
+            Pattern::Softirq => self.softirq(run, &mut api),
+        }
     }
 }
 
@@ -644,7 +860,8 @@ impl Worker<'_> {
 fn fragmentation_sample(pool: &Pool, ns: u64) -> uapi::BenchSample {
     let info = pool.core().fragmentation();
     let top = pool.block_order();
-    let unusable = info.free_pages - info.usable_pages(top);
+    // Read without locks while CPUs run: the two sums may disagree a little; never below zero.
+    let unusable = info.free_pages.saturating_sub(info.usable_pages(top));
     uapi::BenchSample {
         ns,
         free_pages: info.free_pages as u32,
@@ -664,17 +881,27 @@ fn fragmentation_sample(pool: &Pool, ns: u64) -> uapi::BenchSample {
 unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     // SAFETY: By the function's contract.
     let worker = unsafe { &mut *data.cast::<Worker<'_>>() };
-    // SAFETY: By the function's contract, `run` outlives this thread.
+    // SAFETY: By the function's contract (and the `Worker` invariant), `run` outlives this
+    // thread.
     let run = unsafe { &*worker.run };
+    let cfg = &run.cfg;
+    if let Some(floor) = &run.floor {
+        floor.reset(FLOOR_TOKENS);
+    }
     run.ready.fetch_add(1, Release);
     spin_until(|| run.go.load(Acquire));
     if !run.abort.load(Acquire) {
-        match run.cfg.pattern {
-            Pattern::Repeat => worker.repeat(run),
-            Pattern::Bulk => worker.bulk(run),
-            Pattern::Rand | Pattern::Exit => worker.exchange(run),
-            Pattern::Remote => worker.remote(run),
-            Pattern::Churn => worker.churn(run),
+        let softirq = cfg.pattern == Pattern::Softirq;
+        let gfp = if softirq {
+            bindings::GFP_ATOMIC | bindings::__GFP_NOWARN
+        } else {
+            bindings::GFP_KERNEL | bindings::__GFP_NOWARN
+        };
+        let folio = cfg.pattern == Pattern::Folio;
+        match cfg.backend {
+            Backend::Pool | Backend::PoolClassic => worker.run_with(run, PoolApi { gfp, folio }),
+            Backend::Kernel => worker.run_with(run, KernelApi { gfp, folio }),
+            Backend::Floor => worker.run_with(run, FloorApi),
         }
     }
     run.end_ns.fetch_max(now_ns(), Relaxed);
@@ -683,39 +910,44 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
 }
 
 /// The pool's counters summed over CPUs, and the global ones.
-fn counters(pool: &Pool) -> (CpuStats, GlobalStats) {
+fn counters(pool: &Pool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())
 }
 
 fn counter_delta(
-    before: &(CpuStats, GlobalStats),
-    after: &(CpuStats, GlobalStats),
+    before: &(CpuCounters, GlobalCounters),
+    after: &(CpuCounters, GlobalCounters),
 ) -> uapi::BenchCounters {
-    let (c0, g0) = before;
-    let (c1, g1) = after;
+    let c = after.0.since(&before.0);
+    let g = after.1.since(&before.1);
     uapi::BenchCounters {
-        global_locks: c1.global_locks - c0.global_locks,
-        refill_recover: c1.refill_recover - c0.refill_recover,
-        refill_claim: c1.refill_claim - c0.refill_claim,
-        refill_degrade: c1.refill_degrade - c0.refill_degrade,
-        frees_local: c1.frees_local - c0.frees_local,
-        frees_remote: c1.frees_remote - c0.frees_remote,
-        frees_loose: c1.frees_loose - c0.frees_loose,
-        absorbs: c1.absorbs - c0.absorbs,
-        merges_local: c1.merges_local - c0.merges_local,
-        merges_global: g1.merges_global - g0.merges_global,
-        drains: c1.drains - c0.drains,
-        trims: c1.trims - c0.trims,
-        reclaims: c1.reclaims - c0.reclaims,
-        blocks_claimed: g1.blocks_claimed - g0.blocks_claimed,
-        blocks_returned: g1.blocks_returned - g0.blocks_returned,
-        fragments_created: g1.fragments_created - g0.fragments_created,
-        fragments_recovered: g1.fragments_recovered - g0.fragments_recovered,
-        fallbacks: c1.fallbacks - c0.fallbacks,
+        global_locks: c.global_locks,
+        refill_recover: c.refill_recover,
+        refill_claim: c.refill_claim,
+        refill_degrade: c.refill_degrade,
+        // Frees by the block's owner: into its magazine, or merged at once (large orders).
+        frees_local: c.frees_fast + c.frees_local,
+        frees_remote: c.frees_remote,
+        frees_loose: c.frees_loose,
+        absorbs: c.absorbs,
+        merges_local: c.merges_local,
+        merges_global: g.merges_global,
+        drains: c.drains,
+        trims: c.trims,
+        reclaims: c.reclaims,
+        blocks_claimed: g.blocks_claimed,
+        blocks_returned: g.blocks_returned,
+        fragments_created: g.fragments_created,
+        fragments_recovered: g.fragments_recovered,
+        fallbacks: c.fallbacks,
     }
 }
 
 /// Holds the benchmark slot and the pool's policy; restores the policy when dropped.
+///
+/// # Invariants
+///
+/// While a `Session` lives, `RUNNING` is true and this session set it.
 struct Session<'a> {
     pool: &'a Pool,
     saved: Policy,
@@ -726,6 +958,7 @@ impl<'a> Session<'a> {
         if RUNNING.swap(true, Acquire) {
             return Err(EBUSY);
         }
+        // INVARIANT: we set `RUNNING` above.
         let session = Self {
             pool,
             saved: pool.core().policy(),
@@ -738,15 +971,17 @@ impl<'a> Session<'a> {
         let mut policy = session.saved;
         policy.ownership = backend == Backend::Pool;
         pool.core().set_policy(policy).map_err(|_| EINVAL)?;
-        // Every run starts from empty caches.
+        // Every run starts from empty magazines and caches.
         session.drain();
         Ok(session)
     }
 
     fn drain(&self) {
+        self.pool.flush_magazines();
         for cpu in 0..self.pool.core().nr_cpus() {
             self.pool.core().drain_cpu(cpu);
         }
+        self.pool.core().absorb_fragments_now();
     }
 }
 
@@ -776,38 +1011,38 @@ impl Drop for NoHotplug {
     }
 }
 
+/// A `KVVec` of `n` zeroed handles.
+fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        v.push(T::default(), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
 /// Builds the workers of `run` (their buffers are allocated here, before any clock starts).
 fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
     let cfg = &run.cfg;
     let mut workers = KVec::with_capacity(cfg.threads.len(), GFP_KERNEL)?;
     let (mut alloc_rank, mut free_rank) = (0, 0);
     for (i, &(cpu, role)) in cfg.threads.iter().enumerate() {
-        let mut floor = KVVec::new();
-        if cfg.backend == Backend::Floor {
-            floor = KVVec::with_capacity(FLOOR_SLOTS, GFP_KERNEL)?;
-            for token in 0..FLOOR_SLOTS {
-                floor.push(token + 1, GFP_KERNEL)?;
-            }
-        }
-        let mut held = KVVec::new();
-        if cfg.pattern == Pattern::Bulk {
-            for _ in 0..cfg.batch {
-                held.push(0, GFP_KERNEL)?;
-            }
-        }
+        let held = if cfg.pattern == Pattern::Bulk {
+            zeroed(cfg.batch)?
+        } else {
+            KVVec::new()
+        };
         let mut churn = KVVec::new();
         if cfg.pattern == Pattern::Churn {
             // At most the pool's size in flight across all CPUs.
             let pool_pages = run.pool.info().nr_pages as usize;
             let slots = ((pool_pages >> cfg.order) / cfg.nr_alloc.max(1)).clamp(1, CHURN_SLOTS);
-            for _ in 0..slots {
-                churn.push(ChurnSlot::default(), GFP_KERNEL)?;
-            }
+            churn = zeroed(slots)?;
         }
         let mut samples = KVec::new();
         if cfg.pattern == Pattern::Churn && alloc_rank == 0 {
             samples = KVec::with_capacity(uapi::BENCH_MAX_SAMPLES + 1, GFP_KERNEL)?;
         }
+        // INVARIANT: `run` outlives the workers and their threads (see `run`).
         workers.push(
             KBox::new(
                 Worker {
@@ -817,13 +1052,6 @@ fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
                     alloc_rank,
                     free_rank,
                     rng: cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1),
-                    floor_len: if cfg.backend == Backend::Floor {
-                        FLOOR_SLOTS / 2
-                    } else {
-                        0
-                    },
-                    floor,
-                    floor_next: FLOOR_SLOTS,
                     held,
                     churn,
                     samples,
@@ -856,15 +1084,11 @@ pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
     let mut exchange = KVVec::new();
     let mut rings = KVVec::new();
     match cfg.pattern {
-        Pattern::Rand | Pattern::Exit => {
+        Pattern::Rand | Pattern::Exit | Pattern::Softirq => {
             for _ in 0..cfg.nr_alloc {
-                let mut handles = KVVec::with_capacity(cfg.batch, GFP_KERNEL)?;
-                for _ in 0..cfg.batch {
-                    handles.push(AtomicUsize::new(0), GFP_KERNEL)?;
-                }
                 exchange.push(
                     Exchange {
-                        handles,
+                        handles: zeroed(cfg.batch)?,
                         count: AtomicUsize::new(0),
                     },
                     GFP_KERNEL,
@@ -878,6 +1102,9 @@ pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
         }
         _ => {}
     }
+    let floor = (cfg.backend == Backend::Floor)
+        .then(glue::Floor::new)
+        .transpose()?;
     let run = Run {
         cfg,
         pool,
@@ -893,6 +1120,7 @@ pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
         barrier_stop: AtomicBool::new(false),
         exchange,
         rings,
+        floor,
     };
     let mut workers = workers(&run)?;
     let before = counters(pool);
@@ -949,7 +1177,7 @@ pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
     }
     if run.cfg.pattern == Pattern::Churn && run.cfg.backend.is_pool() {
         // Two more samples: after every thread freed everything, and after draining every
-        // cache (what the CPUs' owned blocks were holding on to).
+        // magazine and cache (what the CPUs were holding on to).
         let mut samples = KVec::new();
         for worker in workers.iter_mut() {
             samples.extend_from_slice(&worker.samples, GFP_KERNEL)?;

@@ -33,10 +33,11 @@
 use crate::{
     glue,
     pcpcore::{geometry::PageIndex, policy::Policy},
-    pool::{current_cpu, Pool},
+    pool::Pool,
     uapi,
 };
 use kernel::{
+    bindings,
     fs::File,
     ioctl::_IOC_SIZE,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -48,12 +49,17 @@ use kernel::{
 };
 
 /// Pages allocated through one open file.
+#[derive(Clone, Copy)]
 struct Handle {
     index: PageIndex,
     order: u32,
 }
 
 /// The handle table of one open file: slot `h` is handle `h`.
+///
+/// # Invariants
+///
+/// `vacant` lists exactly the empty slots of `slots`, each once.
 #[derive(Default)]
 struct Handles {
     slots: KVec<Option<Handle>>,
@@ -64,6 +70,7 @@ struct Handles {
 impl Handles {
     fn insert(&mut self, handle: Handle) -> Result<u32> {
         if let Some(h) = self.vacant.pop() {
+            // INVARIANT: the slot leaves `vacant` as it fills.
             self.slots[h as usize] = Some(handle);
             return Ok(h);
         }
@@ -72,20 +79,23 @@ impl Handles {
         Ok(h)
     }
 
-    fn get(&self, h: u32) -> Result<&Handle> {
-        self.slots
-            .get(h as usize)
-            .and_then(Option::as_ref)
-            .ok_or(EINVAL)
+    fn get(&self, h: u32) -> Result<Handle> {
+        self.slots.get(h as usize).copied().flatten().ok_or(EINVAL)
     }
 
-    fn remove(&mut self, h: u32) -> Result {
-        // Reserve the vacancy first so that a failed push cannot lose track of the slot.
-        self.vacant.reserve(1, GFP_KERNEL)?;
-        let slot = self.slots.get_mut(h as usize).ok_or(EINVAL)?;
-        slot.take().ok_or(EINVAL)?;
-        self.vacant.push(h, GFP_KERNEL)?;
-        Ok(())
+    /// Makes sure that the next [`Handles::remove`] cannot fail.
+    fn reserve_removal(&mut self) -> Result {
+        Ok(self.vacant.reserve(1, GFP_KERNEL)?)
+    }
+
+    /// Empties slot `h`, which holds a handle; room was reserved with
+    /// [`Handles::reserve_removal`], so this cannot fail.
+    fn remove(&mut self, h: u32) {
+        if let Some(slot @ Some(_)) = self.slots.get_mut(h as usize) {
+            *slot = None;
+            // INVARIANT: the emptied slot joins `vacant`; the push uses reserved room.
+            let _ = self.vacant.push(h, GFP_KERNEL);
+        }
     }
 }
 
@@ -121,7 +131,7 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_FREE => me.free(pool, user.reader())?,
             uapi::IOC_GET_POLICY => user.writer().write(&policy_to_uapi(pool.core().policy()))?,
             uapi::IOC_SET_POLICY => set_policy(pool, user.reader())?,
-            uapi::IOC_VERIFY => pool.core().verify().map_err(|_| EUCLEAN)?,
+            uapi::IOC_VERIFY => verify(pool)?,
             uapi::IOC_DRAIN => drain(pool, user.reader())?,
             uapi::IOC_BENCH => bench(pool, user)?,
             _ => return Err(ENOTTY),
@@ -138,22 +148,95 @@ impl PinnedDrop for PoolDevice {
             return;
         };
         let handles = self.handles.lock();
-        let cpu = current_cpu();
         for handle in handles.slots.iter().flatten() {
-            // A handle is freed exactly once, so this cannot fail; if it did, the core has
-            // counted and reported it and the pages stay allocated (never handed out twice).
-            let _ = pool.free(cpu, handle.index, handle.order);
+            // A handle is freed exactly once, with the order it was allocated with, so this
+            // cannot fail; if it did, the pool has counted and reported it and the pages stay
+            // allocated (never handed out twice).
+            let _ = pool.free_index(handle.index, handle.order);
         }
     }
 }
 
-/// The CPU an ioctl names: -1 for the caller's, else an online CPU.
-fn cpu_arg(cpu: i32) -> Result<usize> {
+/// The CPU an ioctl names: `None` for -1 (the caller's), else an online CPU.
+fn cpu_arg(cpu: i32) -> Result<Option<u32>> {
     match cpu {
-        -1 => Ok(current_cpu()),
-        cpu if cpu >= 0 && glue::cpu_online(cpu as u32) => Ok(cpu as usize),
+        -1 => Ok(None),
+        cpu if cpu >= 0 && glue::cpu_online(cpu as u32) => Ok(Some(cpu as u32)),
         _ => Err(EINVAL),
     }
+}
+
+/// An API call to make on another CPU.
+struct Call<'a> {
+    pool: &'a Pool,
+    order: u32,
+    index: PageIndex,
+}
+
+/// Allocates on the chosen CPU, in process context there (`smp_call_on_cpu()`), so that the
+/// pool may ask the other CPUs for their magazines before it fails, as for any caller that may
+/// sleep.
+///
+/// # Safety
+///
+/// `data` points to a `Call` that lives until the call returns.
+unsafe extern "C" fn alloc_on_cpu(data: *mut c_void) -> c_int {
+    // SAFETY: By the function's contract; the caller waits for us.
+    let call = unsafe { &mut *data.cast::<Call<'_>>() };
+    match call.pool.alloc_index(call.order) {
+        Ok(index) => {
+            call.index = index;
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Frees on the chosen CPU, in process context there.
+///
+/// # Safety
+///
+/// As for [`alloc_on_cpu`].
+unsafe extern "C" fn free_on_cpu(data: *mut c_void) -> c_int {
+    // SAFETY: By the function's contract; the caller waits for us.
+    let call = unsafe { &*data.cast::<Call<'_>>() };
+    match call.pool.free_index(call.index, call.order) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Runs `f(call)` on `cpu` (or here, for `None`).
+fn on_cpu(
+    cpu: Option<u32>,
+    f: unsafe extern "C" fn(*mut c_void) -> c_int,
+    call: &mut Call<'_>,
+) -> Result {
+    let data = core::ptr::from_mut(call).cast::<c_void>();
+    let ret = match cpu {
+        // SAFETY: `call` outlives the call, which waits for `f` (process context).
+        Some(cpu) => unsafe { bindings::smp_call_on_cpu(cpu, Some(f), data, false) },
+        // SAFETY: `data` points to `call`, live for the call.
+        None => unsafe { f(data) },
+    };
+    kernel::error::to_result(ret)
+}
+
+/// Allocates through the API on `cpu` (or the calling CPU): the first page's index.
+fn alloc_via_api(pool: &Pool, cpu: Option<u32>, order: u32) -> Result<PageIndex> {
+    let mut call = Call {
+        pool,
+        order,
+        index: 0,
+    };
+    on_cpu(cpu, alloc_on_cpu, &mut call)?;
+    Ok(call.index)
+}
+
+/// Frees through the API on `cpu` (or the calling CPU).
+fn free_via_api(pool: &Pool, cpu: Option<u32>, index: PageIndex, order: u32) -> Result {
+    let mut call = Call { pool, order, index };
+    on_cpu(cpu, free_on_cpu, &mut call)
 }
 
 /// The value `PCPBUDDY_ALLOC_FILL` writes at both ends of a page.
@@ -165,8 +248,8 @@ fn fill_pattern(pfn: usize) -> u64 {
 fn fill_or_check(pool: &Pool, index: PageIndex, order: u32, check: bool) -> Result {
     let last = kernel::page::PAGE_SIZE / size_of::<u64>() - 1;
     for i in 0..1usize << order {
-        let page = pool.page(index + i).ok_or(EINVAL)?;
-        let pfn = glue::page_to_pfn(page);
+        let page = pool.page(index + i);
+        let pfn = pool.pfn(index + i).ok_or(EINVAL)?;
         // SAFETY: `page` is a page of the pool that this file holds, and `page_address` of a
         // lowmem page is its direct-map address, valid for `PAGE_SIZE` bytes.
         let words = unsafe { glue::page_address(page) }.cast::<u64>();
@@ -200,7 +283,7 @@ impl PoolDevice {
         }
         let cpu = cpu_arg(req.cpu)?;
         let mut handles = self.handles.lock();
-        let index = pool.alloc(cpu, req.order)?;
+        let index = alloc_via_api(pool, cpu, req.order)?;
         let handle = Handle {
             index,
             order: req.order,
@@ -209,19 +292,18 @@ impl PoolDevice {
             if req.flags & uapi::ALLOC_FILL != 0 {
                 fill_or_check(pool, index, req.order, false)?;
             }
-            req.handle = handles.insert(handle)?;
             req.pfn = pool.pfn(index).ok_or(EINVAL)? as u64;
+            req.handle = handles.insert(handle)?;
             Ok(())
         })();
         if let Err(e) = result {
             // Nothing refers to the pages yet: give them back.
-            let _ = pool.free(cpu, index, req.order);
+            let _ = pool.free_index(index, req.order);
             return Err(e);
         }
-        writer.write(&req).inspect_err(|_| {
-            // The caller cannot learn the handle; keep the pages owned by the file, which
-            // frees them on close.
-        })
+        // If the caller cannot read the handle back, the pages stay owned by the file, which
+        // frees them on close.
+        writer.write(&req)
     }
 
     fn free(&self, pool: &Pool, mut reader: UserSliceReader) -> Result {
@@ -231,15 +313,18 @@ impl PoolDevice {
         }
         let cpu = cpu_arg(req.cpu)?;
         let mut handles = self.handles.lock();
-        let index = handles.get(req.handle)?.index;
+        let handle = handles.get(req.handle)?;
         if req.flags & uapi::FREE_CHECK != 0 {
-            let order = handles.get(req.handle)?.order;
-            fill_or_check(pool, index, order, true)?;
+            fill_or_check(pool, handle.index, handle.order, true)?;
         }
+        // Everything that can fail comes before the free: once the pages are back in the pool
+        // the handle must go, or closing the file would free them again.
+        handles.reserve_removal()?;
         // The order comes from the caller on purpose: a wrong one exercises the allocator's own
         // check, which refuses it without changing anything, and the handle stays.
-        pool.free(cpu, index, req.order)?;
-        handles.remove(req.handle)
+        free_via_api(pool, cpu, handle.index, req.order)?;
+        handles.remove(req.handle);
+        Ok(())
     }
 }
 
@@ -268,15 +353,25 @@ fn set_policy(pool: &Pool, mut reader: UserSliceReader) -> Result {
     pool.core().set_policy(policy).map_err(|_| EINVAL)
 }
 
+/// Every invariant, after every CPU returned its magazine (the pool must be idle).
+fn verify(pool: &Pool) -> Result {
+    pool.flush_magazines();
+    pool.core().verify(&[]).map_err(|_| EUCLEAN)
+}
+
 fn drain(pool: &Pool, mut reader: UserSliceReader) -> Result {
     let cpu: i32 = reader.read()?;
-    if cpu == -1 {
-        for cpu in 0..pool.core().nr_cpus() {
-            pool.core().drain_cpu(cpu);
+    let cpu = cpu_arg(cpu)?;
+    pool.flush_magazines();
+    match cpu {
+        None => {
+            for cpu in 0..pool.core().nr_cpus() {
+                pool.core().drain_cpu(cpu);
+            }
         }
-        return Ok(());
+        Some(cpu) => pool.core().drain_cpu(cpu as usize),
     }
-    pool.core().drain_cpu(cpu_arg(cpu)?);
+    pool.core().absorb_fragments_now();
     Ok(())
 }
 

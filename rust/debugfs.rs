@@ -6,7 +6,7 @@
 //! header line, so that scripts can parse them with `awk`. Keys only ever get added.
 
 use crate::{
-    pcpcore::{block::BlockKind, error::FreeError, policy::Policy, stats::CpuStats},
+    pcpcore::{block::BlockKind, policy::Policy, stats::CpuCounters},
     pool::Pool,
 };
 use core::fmt;
@@ -56,93 +56,46 @@ fn show_info(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     })
 }
 
-/// A free error's counter name, `free_errors.<kind>`.
-struct FreeErrorName(FreeError);
-
-impl fmt::Display for FreeErrorName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "free_errors.{}", self.0.name())
-    }
-}
-
-/// Calls `$emit!(name, value)` for every counter of a `CpuStats`.
-macro_rules! cpu_stats_fields {
-    ($s:expr, $emit:ident) => {{
-        let s: &CpuStats = $s;
-        $emit!("allocs", s.allocs);
-        $emit!("alloc_pages", s.alloc_pages);
-        $emit!("alloc_failures", s.alloc_failures);
-        $emit!("alloc_bad_order", s.alloc_bad_order);
-        $emit!("freed_pages", s.freed_pages);
-        $emit!("frees_local", s.frees_local);
-        $emit!("frees_remote", s.frees_remote);
-        $emit!("frees_loose", s.frees_loose);
-        $emit!("frees_hot", s.frees_hot);
-        $emit!("allocs_hot", s.allocs_hot);
-        $emit!("hot_merged", s.hot_merged);
-        $emit!("absorbs", s.absorbs);
-        $emit!("absorbed_pages", s.absorbed_pages);
-        $emit!("merges_local", s.merges_local);
-        $emit!("refill_recover", s.refill_recover);
-        $emit!("refill_claim", s.refill_claim);
-        $emit!("refill_degrade", s.refill_degrade);
-        $emit!("reclaims", s.reclaims);
-        $emit!("fallbacks", s.fallbacks);
-        $emit!("trims", s.trims);
-        $emit!("drains", s.drains);
-        $emit!("global_locks", s.global_locks);
-        for error in FreeError::ALL {
-            $emit!(FreeErrorName(error), s.free_errors[error.index()]);
+/// Writes `<prefix>.<name>: <value>` for every counter of a CPU.
+fn write_cpu_counters(
+    f: &mut fmt::Formatter<'_>,
+    prefix: fmt::Arguments<'_>,
+    c: &CpuCounters,
+) -> fmt::Result {
+    let mut result = Ok(());
+    c.for_each(|name, element, value| {
+        if result.is_ok() {
+            result = if element.is_empty() {
+                writeln!(f, "{}.{}: {}", prefix, name, value)
+            } else {
+                writeln!(f, "{}.{}.{}: {}", prefix, name, element, value)
+            };
         }
-    }};
+    });
+    result
 }
 
 fn show_stats(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     with_pool(f, |pool, f| {
         let core = pool.core();
-        let g = core.global_stats();
-        macro_rules! global {
-            ($($name:ident),*) => { $(writeln!(f, concat!("global.", stringify!($name), ": {}"), g.$name)?;)* };
-        }
-        global!(
-            lock_acquisitions,
-            blocks_claimed,
-            blocks_returned,
-            fragments_created,
-            fragments_recovered,
-            fragments_freed,
-            shared_created,
-            shared_freed,
-            chunks_out,
-            chunks_in,
-            merges_global,
-            absorbed_pages,
-            direct_allocs
-        );
+        let mut result = Ok(());
+        core.global_stats().for_each(|name, _, value| {
+            if result.is_ok() {
+                result = writeln!(f, "global.{}: {}", name, value);
+            }
+        });
+        result?;
         writeln!(f, "global.free_pages: {}", core.global_free_pages())?;
         writeln!(f, "global.bad_cpu_errors: {}", core.bad_cpu_errors())?;
         writeln!(f, "global.outstanding_pages: {}", core.outstanding_pages())?;
-        {
-            let total = core.total_cpu_stats();
-            macro_rules! emit {
-                ($name:expr, $value:expr) => {
-                    writeln!(f, "total.{}: {}", $name, $value)?
-                };
-            }
-            cpu_stats_fields!(&total, emit);
-        }
+        write_cpu_counters(f, format_args!("total"), &core.total_cpu_stats())?;
         for cpu in 0..core.nr_cpus() {
             let (Some(stats), Some(cached)) = (core.cpu_stats(cpu), core.cpu_free_pages(cpu))
             else {
                 continue;
             };
             writeln!(f, "cpu{}.cached_pages: {}", cpu, cached)?;
-            macro_rules! emit {
-                ($name:expr, $value:expr) => {
-                    writeln!(f, "cpu{}.{}: {}", cpu, $name, $value)?
-                };
-            }
-            cpu_stats_fields!(&stats, emit);
+            write_cpu_counters(f, format_args!("cpu{}", cpu), &stats)?;
         }
         Ok(())
     })
@@ -152,8 +105,17 @@ fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     with_pool(f, |pool, f| {
         writeln!(
             f,
-            "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>7} {:>5}",
-            "index", "pfn", "source", "state", "owner", "free", "order", "pending", "hot"
+            "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>6} {:>6} {:>8}",
+            "index",
+            "pfn",
+            "source",
+            "state",
+            "owner",
+            "free",
+            "order",
+            "parked",
+            "cached",
+            "compound"
         )?;
         for (index, block) in pool.blocks().iter().enumerate() {
             let Some(info) = pool.core().block_info(index) else {
@@ -176,7 +138,13 @@ fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 Some(order) => write!(f, "{:>5} ", order)?,
                 None => write!(f, "{:>5} ", "-")?,
             }
-            writeln!(f, "{:>7} {:>5}", info.pending_pages, info.hot_pages)?;
+            writeln!(
+                f,
+                "{:>6} {:>6} {:>8}",
+                info.parked_pages,
+                info.cached_pages,
+                u32::from(info.compound)
+            )?;
         }
         Ok(())
     })
@@ -203,8 +171,8 @@ fn show_fragmentation(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "fragment_blocks: {}", info.fragment_blocks)?;
         writeln!(f, "shared_blocks: {}", info.shared_blocks)?;
         writeln!(f, "free_pages: {}", info.free_pages)?;
-        writeln!(f, "pending_pages: {}", info.pending_pages)?;
-        writeln!(f, "hot_pages: {}", info.hot_pages)?;
+        writeln!(f, "parked_pages: {}", info.parked_pages)?;
+        writeln!(f, "cached_pages: {}", info.cached_pages)?;
         writeln!(
             f,
             "free_block_fraction: {}",
@@ -225,7 +193,7 @@ fn show_fragmentation(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 order,
                 info.free_units_by_order[order as usize],
                 usable,
-                Ratio(info.free_pages - usable, info.free_pages)
+                Ratio(info.free_pages.saturating_sub(usable), info.free_pages)
             )?;
         }
         Ok(())
@@ -285,14 +253,16 @@ fn write_policy(_: &(), reader: &mut UserSliceReader) -> Result {
 fn show_verify(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     with_pool(f, |pool, f| {
         // The structural checks hold under traffic; the accounting checks need an idle pool
-        // (no allocation or free in flight), which is how the selftests read this file.
+        // (no allocation or free in flight), which is how the selftests read this file, and
+        // every magazine returned first (an IPI to each CPU).
         match pool.core().verify_structure() {
             Ok(()) => writeln!(f, "structure: ok")?,
-            Err(e) => writeln!(f, "structure: error: {:?}", e)?,
+            Err(e) => writeln!(f, "structure: error: {}", e)?,
         }
-        match pool.core().verify() {
+        pool.flush_magazines();
+        match pool.core().verify(&[]) {
             Ok(()) => writeln!(f, "accounting: ok"),
-            Err(e) => writeln!(f, "accounting: error: {:?}", e),
+            Err(e) => writeln!(f, "accounting: error: {}", e),
         }
     })
 }

@@ -3,7 +3,7 @@
 //! Safe wrappers over `pcpbuddy_glue.c`, the module's C glue.
 //!
 //! The C side exists only for what Rust cannot reach from an out-of-tree module in Linux 7.3
-//! (see the comment at the top of `pcpbuddy_glue.c`). Everything here is a thin, safe wrapper.
+//! (see the comment at the top of `pcpbuddy_glue.c`). Everything here is a thin wrapper.
 
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*};
@@ -16,15 +16,16 @@ extern "C" {
     fn pcpbuddy_glue_source_param() -> *const c_char;
     fn pcpbuddy_glue_pageblock_order() -> c_uint;
     fn pcpbuddy_glue_page_to_pfn(page: *const bindings::page) -> c_ulong;
-    fn pcpbuddy_glue_pfn_to_page(pfn: c_ulong) -> *mut bindings::page;
     fn pcpbuddy_glue_page_address(page: *const bindings::page) -> *mut c_void;
+    fn pcpbuddy_glue_memmap_base() -> c_ulong;
+    fn pcpbuddy_glue_page_struct_size() -> c_uint;
     fn pcpbuddy_glue_cma_alloc(order: c_uint) -> *mut bindings::page;
     fn pcpbuddy_glue_cma_release(page: *mut bindings::page, order: c_uint) -> bool;
     fn pcpbuddy_glue_cma_available() -> bool;
     fn pcpbuddy_glue_node_online(nid: c_int) -> bool;
     fn pcpbuddy_glue_local_memory_node() -> c_int;
     fn pcpbuddy_glue_cpu_online(cpu: c_uint) -> bool;
-    fn pcpbuddy_glue_in_task() -> bool;
+    fn pcpbuddy_glue_cpu_possible(cpu: c_uint) -> bool;
     fn pcpbuddy_glue_kthread_on_cpu(
         f: unsafe extern "C" fn(*mut c_void) -> c_int,
         data: *mut c_void,
@@ -32,6 +33,33 @@ extern "C" {
     ) -> *mut bindings::task_struct;
     fn pcpbuddy_glue_kthread_stop(t: *mut bindings::task_struct) -> c_int;
     fn pcpbuddy_glue_cond_resched();
+    fn pcpbuddy_glue_run_on_cpu(
+        cpu: c_uint,
+        f: unsafe extern "C" fn(*mut c_void),
+        info: *mut c_void,
+    ) -> c_int;
+    fn pcpbuddy_glue_uncompound(page: *mut bindings::page, order: c_uint);
+    fn pcpbuddy_glue_folio_order(folio: *const bindings::folio) -> c_uint;
+    fn pcpbuddy_glue_page_is_head(page: *const bindings::page) -> bool;
+    fn pcpbuddy_glue_front_alloc(size: usize, align: usize) -> *mut c_void;
+    fn pcpbuddy_glue_front_free(front: *mut c_void);
+    fn pcpbuddy_glue_front_of(front: *mut c_void, cpu: c_uint) -> *mut c_void;
+    fn pcpbuddy_glue_front_publish(front: *mut c_void);
+    fn pcpbuddy_glue_flush_all_magazines();
+    fn pcpbuddy_glue_flush_this_magazine();
+    fn pcpbuddy_glue_cancel_flush_work();
+    fn pcpbuddy_glue_floor_create() -> c_int;
+    fn pcpbuddy_glue_floor_destroy();
+    fn pcpbuddy_glue_floor_reset(nr: c_uint);
+    fn pcpbuddy_glue_floor_alloc(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::page;
+    fn pcpbuddy_glue_floor_free(page: *mut bindings::page, order: c_uint) -> c_int;
+    fn pcpbuddy_glue_folio_alloc(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::folio;
+    fn pcpbuddy_glue_folio_put(folio: *mut bindings::folio);
+    fn pcpbuddy_glue_run_in_softirq(
+        cpu: c_uint,
+        f: unsafe extern "C" fn(*mut c_void),
+        data: *mut c_void,
+    );
 }
 
 /// The kernel's `pageblock_order` (a macro in C, so bindgen cannot see it).
@@ -54,16 +82,6 @@ pub(crate) fn page_to_pfn(page: *const bindings::page) -> usize {
     unsafe { pcpbuddy_glue_page_to_pfn(page) as usize }
 }
 
-/// `pfn_to_page()`.
-///
-/// # Safety
-///
-/// `pfn` must be a valid pfn of memory the caller holds (so that its `struct page` exists).
-pub(crate) unsafe fn pfn_to_page(pfn: usize) -> *mut bindings::page {
-    // SAFETY: The caller guarantees that `pfn` is valid.
-    unsafe { pcpbuddy_glue_pfn_to_page(pfn as c_ulong) }
-}
-
 /// `page_address()` of a lowmem page (every page on x86-64).
 ///
 /// # Safety
@@ -72,6 +90,18 @@ pub(crate) unsafe fn pfn_to_page(pfn: usize) -> *mut bindings::page {
 pub(crate) unsafe fn page_address(page: *const bindings::page) -> *mut u8 {
     // SAFETY: The caller guarantees that `page` is valid.
     unsafe { pcpbuddy_glue_page_address(page).cast() }
+}
+
+/// The address of pfn 0's `struct page` in the virtual memory map and the size of a
+/// `struct page` (a power of two): `pfn_to_page(pfn) == base + pfn * size`.
+pub(crate) fn memmap() -> (usize, usize) {
+    // SAFETY: Constants of the running kernel; no preconditions.
+    unsafe {
+        (
+            pcpbuddy_glue_memmap_base() as usize,
+            pcpbuddy_glue_page_struct_size() as usize,
+        )
+    }
 }
 
 /// `cma_alloc()` of `2^order` naturally aligned pages from the default CMA area
@@ -119,10 +149,10 @@ pub(crate) fn cpu_online(cpu: u32) -> bool {
     unsafe { pcpbuddy_glue_cpu_online(cpu) }
 }
 
-/// `in_task()`: process context, not hard or soft interrupt or NMI.
-pub(crate) fn in_task() -> bool {
-    // SAFETY: Reads the preemption count; no preconditions.
-    unsafe { pcpbuddy_glue_in_task() }
+/// Whether `cpu` is possible (`cpu_possible()` is a macro over a CPU mask).
+pub(crate) fn cpu_possible(cpu: u32) -> bool {
+    // SAFETY: The C side range-checks `cpu` before it indexes the mask.
+    unsafe { pcpbuddy_glue_cpu_possible(cpu) }
 }
 
 /// A kthread bound to `cpu` and running `f(data)`; stop it with [`kthread_stop`].
@@ -151,6 +181,184 @@ pub(crate) unsafe fn kthread_stop(t: NonNull<bindings::task_struct>) -> i32 {
 
 /// `cond_resched()`: lets the scheduler run something else if it wants to.
 pub(crate) fn cond_resched() {
-    // SAFETY: Called from process context by the benchmark threads; no preconditions.
+    // SAFETY: Called from process context; no preconditions.
     unsafe { pcpbuddy_glue_cond_resched() }
+}
+
+/// Runs `f(info)` on `cpu` in hard interrupt context (an IPI) and waits for it
+/// (`smp_call_function_single`). `Err(ENXIO)` if the CPU is offline.
+///
+/// # Safety
+///
+/// `info` must stay valid until this returns; the caller is in process context with
+/// interrupts enabled.
+pub(crate) unsafe fn run_on_cpu(
+    cpu: u32,
+    f: unsafe extern "C" fn(*mut c_void),
+    info: *mut c_void,
+) -> Result {
+    // SAFETY: By the caller's promises; the call waits, so `info` outlives its use.
+    kernel::error::to_result(unsafe { pcpbuddy_glue_run_on_cpu(cpu, f, info) })
+}
+
+/// Undoes the glue's `pcpbuddy_glue_prep_compound()`: plain pages with refcount 1 again (the
+/// head's is the caller's).
+///
+/// # Safety
+///
+/// `page` heads a compound page of `order` made by the glue, held by the caller.
+pub(crate) unsafe fn uncompound(page: *mut bindings::page, order: u32) {
+    // SAFETY: By the caller's promises.
+    unsafe { pcpbuddy_glue_uncompound(page, order) }
+}
+
+/// `folio_order()`.
+///
+/// # Safety
+///
+/// `folio` points to a valid `struct folio` (a head page and its tails).
+pub(crate) unsafe fn folio_order(folio: *const bindings::folio) -> u32 {
+    // SAFETY: By the caller's promise.
+    unsafe { pcpbuddy_glue_folio_order(folio) }
+}
+
+/// `PageHead()`.
+///
+/// # Safety
+///
+/// `page` points to a valid `struct page`.
+pub(crate) unsafe fn page_is_head(page: *const bindings::page) -> bool {
+    // SAFETY: By the caller's promise.
+    unsafe { pcpbuddy_glue_page_is_head(page) }
+}
+
+/// Per-CPU storage of `size` bytes aligned to `align` (`__alloc_percpu`), zeroed; null on
+/// failure. Free it with [`front_free`].
+pub(crate) fn front_alloc(size: usize, align: usize) -> *mut c_void {
+    // SAFETY: No preconditions.
+    unsafe { pcpbuddy_glue_front_alloc(size, align) }
+}
+
+/// `free_percpu()`.
+///
+/// # Safety
+///
+/// `front` comes from [`front_alloc`], is not published, and nothing uses it any more.
+pub(crate) unsafe fn front_free(front: *mut c_void) {
+    // SAFETY: By the caller's promises.
+    unsafe { pcpbuddy_glue_front_free(front) }
+}
+
+/// `per_cpu_ptr(front, cpu)`.
+///
+/// # Safety
+///
+/// `front` comes from [`front_alloc`] and `cpu` is a possible CPU.
+pub(crate) unsafe fn front_of(front: *mut c_void, cpu: u32) -> *mut c_void {
+    // SAFETY: By the caller's promises.
+    unsafe { pcpbuddy_glue_front_of(front, cpu) }
+}
+
+/// Publishes the magazines to the API's entry points, or withdraws them (null).
+///
+/// # Safety
+///
+/// A non-null `front` holds an initialised magazine for every possible CPU and stays valid
+/// until it is withdrawn; after withdrawing, the caller waits for the entry points in flight
+/// (the module's unload guarantees there are none).
+pub(crate) unsafe fn front_publish(front: *mut c_void) {
+    // SAFETY: By the caller's promises.
+    unsafe { pcpbuddy_glue_front_publish(front) }
+}
+
+/// Every online CPU returns its magazine (an IPI to each, waiting). Process context with
+/// interrupts enabled, no spinlock held.
+pub(crate) fn flush_all_magazines() {
+    // SAFETY: Called from process context (ioctl, debugfs, unload, hotplug); no lock held.
+    unsafe { pcpbuddy_glue_flush_all_magazines() }
+}
+
+/// This CPU returns its magazine.
+pub(crate) fn flush_this_magazine() {
+    // SAFETY: Disables interrupts around the flush itself.
+    unsafe { pcpbuddy_glue_flush_this_magazine() }
+}
+
+/// Waits for a flush queued by a failed atomic allocation (unload).
+pub(crate) fn cancel_flush_work() {
+    // SAFETY: Process context.
+    unsafe { pcpbuddy_glue_cancel_flush_work() }
+}
+
+/// The benchmark floor's per-CPU arrays, for the length of one run.
+pub(crate) struct Floor(());
+
+impl Floor {
+    /// Allocates the arrays; only one benchmark (and so one `Floor`) exists at a time.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: The caller holds the benchmark slot: nothing else uses the arrays.
+        kernel::error::to_result(unsafe { pcpbuddy_glue_floor_create() })?;
+        Ok(Self(()))
+    }
+
+    /// Fills this CPU's array with `nr` tokens.
+    pub(crate) fn reset(&self, nr: u32) {
+        // SAFETY: The arrays exist while `self` does; pins itself to the CPU for the fill.
+        unsafe { pcpbuddy_glue_floor_reset(nr) }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        // SAFETY: The run's threads were stopped before the run's `Floor` is dropped.
+        unsafe { pcpbuddy_glue_floor_destroy() }
+    }
+}
+
+/// The benchmark floor's allocation: a token popped from this CPU's array (never fails). A
+/// [`Floor`] must exist.
+#[inline]
+pub(crate) fn floor_alloc(order: u32) -> *mut bindings::page {
+    // SAFETY: Pins itself to the CPU; the token is never dereferenced.
+    unsafe { pcpbuddy_glue_floor_alloc(0, order) }
+}
+
+/// The benchmark floor's free: pushes a token onto this CPU's array (dropped when full).
+#[inline]
+pub(crate) fn floor_free(page: *mut bindings::page, order: u32) {
+    // SAFETY: Pins itself to the CPU; the token is never dereferenced.
+    unsafe { pcpbuddy_glue_floor_free(page, order) };
+}
+
+/// `folio_alloc()`, for the benchmark's kernel backend: the folio's head page, or null.
+#[inline]
+pub(crate) fn kernel_folio_alloc(gfp: bindings::gfp_t, order: u32) -> *mut bindings::page {
+    // SAFETY: A plain allocation call; `gfp` says what the context allows.
+    unsafe { pcpbuddy_glue_folio_alloc(gfp, order) }.cast()
+}
+
+/// `folio_put()` of a folio from [`kernel_folio_alloc`].
+///
+/// # Safety
+///
+/// `page` is the head of a folio from [`kernel_folio_alloc`] whose last reference the caller
+/// drops.
+#[inline]
+pub(crate) unsafe fn kernel_folio_put(page: *mut bindings::page) {
+    // SAFETY: By the caller's promise.
+    unsafe { pcpbuddy_glue_folio_put(page.cast()) }
+}
+
+/// Runs `f(data)` once in soft interrupt context on `cpu` and waits for it.
+///
+/// # Safety
+///
+/// `data` stays valid until this returns; the caller may sleep.
+pub(crate) unsafe fn run_in_softirq(
+    cpu: u32,
+    f: unsafe extern "C" fn(*mut c_void),
+    data: *mut c_void,
+) {
+    // SAFETY: By the caller's promises; the call waits for `f`.
+    unsafe { pcpbuddy_glue_run_in_softirq(cpu, f, data) }
 }

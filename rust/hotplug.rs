@@ -1,62 +1,91 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! CPU hotplug: a CPU going offline has its cache drained to the global pool; a CPU coming
-//! online starts with an empty cache (drained again, in case an allocation on behalf of the
-//! offline CPU parked pages there, see `platform.rs` on stale CPU ids).
+//! CPU hotplug: nothing a CPU holds is stranded when it goes offline.
+//!
+//! * When a CPU goes down, its teardown callback (`CPUHP_AP_ONLINE_DYN`, on that CPU, process
+//!   context) returns its magazine and drains its cache to the global pool.
+//! * Once it is dead, the dead callback (`CPUHP_BP_PREPARE_DYN`, on another CPU) returns
+//!   whatever the CPU cached between its teardown and its death (interrupts and kernel threads
+//!   may allocate and free there until the very end), reaching the dead CPU's magazine directly:
+//!   nothing runs on that CPU any more. This is how the kernel drains its own per-CPU page lists
+//!   (`page_alloc_cpu_dead()`).
 //!
 //! Linux 7.3's Rust crate has no cpuhp abstraction; this uses `__cpuhp_setup_state()` (the
-//! function behind the `cpuhp_setup_state_nocalls()` macro) with a dynamic AP state, whose
-//! callbacks run in process context on the CPU concerned.
+//! function behind the `cpuhp_setup_state_nocalls()` macro) with dynamic states.
 
-use crate::pool::Pool;
+use crate::{glue, pool::Pool};
 use kernel::{bindings, error::to_result, prelude::*};
 
-/// The registered hotplug state; removed when dropped.
+/// The registered hotplug states; removed when dropped.
 pub(crate) struct Hotplug {
-    state: c_int,
+    online: c_int,
+    dead: c_int,
 }
 
 impl Hotplug {
-    /// Registers the callbacks. CPUs online now are not called: their caches are empty.
+    /// Registers the callbacks. CPUs online now are not called.
     pub(crate) fn register() -> Result<Self> {
-        // SAFETY: The name is a static string; the callbacks are functions of this module and
-        // are unregistered in `drop`, before the module's code goes away.
-        let state = unsafe {
+        // SAFETY: The name is a static string; the callback is a function of this module and
+        // is unregistered in `drop` (or below on failure), before the module's code goes away.
+        let online = unsafe {
             bindings::__cpuhp_setup_state(
                 bindings::cpuhp_state_CPUHP_AP_ONLINE_DYN,
                 c"pcpbuddy:online".as_ptr().cast(),
                 false,
-                Some(cpu_online),
-                Some(cpu_offline),
+                None,
+                Some(cpu_going_down),
                 false,
             )
         };
-        to_result(state.min(0))?;
-        Ok(Self { state })
+        to_result(online.min(0))?;
+        // SAFETY: As above.
+        let dead = unsafe {
+            bindings::__cpuhp_setup_state(
+                bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
+                c"pcpbuddy:dead".as_ptr().cast(),
+                false,
+                None,
+                Some(cpu_dead),
+                false,
+            )
+        };
+        if dead < 0 {
+            // SAFETY: `online` was registered above and is removed once.
+            unsafe { bindings::__cpuhp_remove_state(online, false) };
+            return Err(Error::from_errno(dead));
+        }
+        Ok(Self { online, dead })
     }
 }
 
 impl Drop for Hotplug {
     fn drop(&mut self) {
-        // SAFETY: `state` was returned by `__cpuhp_setup_state` and is removed once.
-        unsafe { bindings::__cpuhp_remove_state(self.state, false) };
+        // SAFETY: Both states were returned by `__cpuhp_setup_state` and are removed once.
+        unsafe {
+            bindings::__cpuhp_remove_state(self.dead, false);
+            bindings::__cpuhp_remove_state(self.online, false);
+        }
     }
 }
 
-/// Drains `cpu`'s cache (both directions of a hotplug transition).
-fn drain(cpu: c_uint) -> c_int {
+/// Teardown on the CPU going offline: its magazine and its cache go back.
+extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
     if let Some(pool) = Pool::get() {
+        glue::flush_this_magazine();
         pool.core().drain_cpu(cpu as usize);
     }
     0
 }
 
-/// cpuhp startup callback.
-extern "C" fn cpu_online(cpu: c_uint) -> c_int {
-    drain(cpu)
-}
-
-/// cpuhp teardown callback.
-extern "C" fn cpu_offline(cpu: c_uint) -> c_int {
-    drain(cpu)
+/// On another CPU, once `cpu` is dead: what it cached at the very end goes back too.
+extern "C" fn cpu_dead(cpu: c_uint) -> c_int {
+    if let Some(pool) = Pool::get() {
+        // SAFETY: `cpu` is dead: nothing runs there, and only its dead callback (this one)
+        // touches its magazine now.
+        if let Some(mag) = unsafe { pool.front().magazine_of(cpu) } {
+            pool.core().flush_magazine(mag);
+        }
+        pool.core().drain_cpu(cpu as usize);
+    }
+    0
 }

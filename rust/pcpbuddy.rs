@@ -17,6 +17,7 @@ mod api;
 mod bench;
 mod chardev;
 mod debugfs;
+mod front;
 mod glue;
 mod hotplug;
 mod pcpcore;
@@ -53,7 +54,7 @@ module! {
         },
         high: u32 {
             default: 0,
-            description: "Pages a CPU cache may hold before it is trimmed (0: 4 pageblocks)",
+            description: "Pages a CPU cache may hold before it is trimmed (0: its share of the pool, 2 to 16 pageblocks)",
         },
         batch: u32 {
             default: 0,
@@ -82,6 +83,11 @@ impl PublishedPool {
         let mut policy = pool.core().policy();
         policy.ownership = module_parameters::ownership.value();
         policy.fragment_recovery = module_parameters::fragment_recovery.value();
+        // By default a CPU may cache its share of the pool, between 2 and 16 blocks: a stream
+        // of block-order allocations then stays off the global lock.
+        let nr_cpus = kernel::cpu::nr_cpu_ids().max(1) as usize;
+        let share = (pool.blocks().len() / nr_cpus).clamp(2, 16);
+        policy.high = (share << pool.block_order()) as u32;
         if module_parameters::high.value() != 0 {
             policy.high = module_parameters::high.value();
         }

@@ -3,25 +3,45 @@
  * pcpbuddy C glue: the few things a Rust module built out of tree cannot do
  * itself in Linux 7.3, and nothing else.
  *
- *  - Export symbols. There is no Rust export macro for modules; the functions
- *    are `#[no_mangle] extern "C"` in Rust and exported here (the in-tree
- *    precedent is drivers/gpu/nova-core/nova_core_exports.c).
+ *  - The exported API's entry points (EXPORT_SYMBOL_GPL has no Rust form for
+ *    modules; the in-tree precedent is drivers/gpu/nova-core/nova_core_exports.c).
+ *    Each is the CPU-local critical section around a call into Rust:
+ *    local_irq_save(), this_cpu_ptr() of the CPU's magazine, the Rust call,
+ *    local_irq_restore(). Those are inline functions and per-CPU addressing
+ *    that Rust in 7.3 can only reach through out-of-line helpers, which would
+ *    double the cost of the common path; here they compile to a few
+ *    instructions. What the API does is decided in Rust (rust/api.rs).
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
- *    pfn_to_page(), page_address(), node_online(), numa_mem_id(),
- *    cpu_online(), in_task(), cond_resched(), get_task_struct().
+ *    page_address(), node_online(), numa_mem_id(),
+ *    cpu_online(), alloc_percpu(), per_cpu_ptr(), on_each_cpu(),
+ *    cond_resched(), get_task_struct(), folio_order().
+ *  - Make and undo compound pages: prep_compound_page() is not exported, and
+ *    its pieces (prep_compound_head/tail in mm/internal.h) are not reachable
+ *    from a module. The sequences below follow mm/page_alloc.c and
+ *    mm/internal.h of 7.3 step by step; a KUnit test compares their result
+ *    with a folio from folio_alloc().
  *  - Call CMA: <linux/cma.h> and <linux/dma-map-ops.h> are not in the
  *    kernel's bindings_helper.h, and an out-of-tree module cannot add them.
  *  - A string module parameter: the Rust module! macro takes integers only.
+ *  - The benchmark's floor: a bare per-CPU array of page pointers, with the
+ *    same call shape as the API (it is the machine's limit, so it must not pay
+ *    a Rust helper call per operation either).
  */
 #include <linux/cma.h>
 #include <linux/dma-map-ops.h>
 #include <linux/export.h>
+#include <linux/gfp.h>
+#include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pageblock-flags.h>
 #include <linux/pcpbuddy.h>
+#include <linux/percpu.h>
+#include <linux/poison.h>
+#include <linux/smp.h>
+#include <linux/workqueue.h>
 
 #include "pcpbuddy_glue.h"
 
@@ -44,14 +64,26 @@ unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page)
 	return page_to_pfn(page);
 }
 
-struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn)
-{
-	return pfn_to_page(pfn);
-}
-
 void *pcpbuddy_glue_page_address(const struct page *page)
 {
 	return page_address(page);
+}
+
+/*
+ * The struct page of pfn 0 in the virtual memory map, and the size of a
+ * struct page: with them Rust turns a page into a pfn and back with a
+ * subtraction and a shift, inline on the fast path.
+ */
+unsigned long pcpbuddy_glue_memmap_base(void)
+{
+	BUILD_BUG_ON(!IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP));
+	BUILD_BUG_ON(!is_power_of_2(sizeof(struct page)));
+	return (unsigned long)pfn_to_page(0);
+}
+
+unsigned int pcpbuddy_glue_page_struct_size(void)
+{
+	return sizeof(struct page);
 }
 
 bool pcpbuddy_glue_node_online(int nid)
@@ -59,14 +91,14 @@ bool pcpbuddy_glue_node_online(int nid)
 	return nid >= 0 && nid < MAX_NUMNODES && node_online(nid);
 }
 
-bool pcpbuddy_glue_in_task(void)
-{
-	return in_task();
-}
-
 bool pcpbuddy_glue_cpu_online(unsigned int cpu)
 {
 	return cpu < nr_cpu_ids && cpu_online(cpu);
+}
+
+bool pcpbuddy_glue_cpu_possible(unsigned int cpu)
+{
+	return cpu < nr_cpu_ids && cpu_possible(cpu);
 }
 
 /* The memory node of this CPU: alloc_contig_pages() needs a real node id. */
@@ -125,9 +157,465 @@ void pcpbuddy_glue_cond_resched(void)
 	cond_resched();
 }
 
-/* The in-kernel API, implemented in rust/api.rs. */
+/* Runs @fn(@info) on @cpu in hard interrupt context (an IPI) and waits for it. */
+int pcpbuddy_glue_run_on_cpu(unsigned int cpu, void (*fn)(void *), void *info)
+{
+	return smp_call_function_single(cpu, fn, info, 1);
+}
+
+/* ------------------------------------------------------------------ compound pages */
+
+/*
+ * Makes the 2^@order pages at @page one compound page (a folio), as
+ * prep_compound_page() and page_rmappable_folio() do for folio_alloc(). The pages are the pool's
+ * and the caller holds them, each with its own refcount (the pool's
+ * invariant): tails get refcount 0 and no private data, as buddy pages have.
+ */
+void pcpbuddy_glue_prep_compound(struct page *page, unsigned int order)
+{
+	struct folio *folio = (struct folio *)page;
+	unsigned long i, nr = 1UL << order;
+
+	__SetPageHead(page);
+	for (i = 1; i < nr; i++) {
+		struct page *tail = page + i;
+
+		set_page_count(tail, 0);
+		set_page_private(tail, 0);
+		/* prep_compound_tail() */
+		tail->mapping = TAIL_MAPPING;
+		set_compound_head(tail, page, order);
+	}
+	/* prep_compound_head(): folio_set_order() first */
+	folio->_flags_1 = (folio->_flags_1 & ~0xffUL) | order;
+#ifdef NR_PAGES_IN_LARGE_FOLIO
+	folio->_nr_pages = 1U << order;
+#endif
+	atomic_set(&folio->_large_mapcount, -1);
+	if (IS_ENABLED(CONFIG_PAGE_MAPCOUNT))
+		atomic_set(&folio->_nr_pages_mapped, 0);
+	if (IS_ENABLED(CONFIG_MM_ID)) {
+		folio->_mm_ids = 0;
+		folio->_mm_id_mapcount[0] = -1;
+		folio->_mm_id_mapcount[1] = -1;
+	}
+	if (IS_ENABLED(CONFIG_64BIT) || order > 1) {
+		atomic_set(&folio->_pincount, 0);
+		atomic_set(&folio->_entire_mapcount, -1);
+	}
+	if (order > 1)
+		INIT_LIST_HEAD(&folio->_deferred_list);
+	/* What folio_alloc() adds (page_rmappable_folio()): the folio may be mapped. */
+	folio_set_large_rmappable(folio);
+}
+
+/*
+ * Undoes pcpbuddy_glue_prep_compound(), as __free_pages_prepare() and
+ * free_tail_page_prepare() do when the buddy allocator frees a compound page:
+ * afterwards every page is a plain page with refcount 1 again (the head's
+ * refcount is the caller's business).
+ */
+void pcpbuddy_glue_uncompound(struct page *page, unsigned int order)
+{
+	struct folio *folio __maybe_unused = (struct folio *)page;
+	unsigned long i, nr = 1UL << order;
+
+	page[1].flags.f &= ~PAGE_FLAGS_SECOND;
+#ifdef NR_PAGES_IN_LARGE_FOLIO
+	folio->_nr_pages = 0;
+#endif
+	for (i = 1; i < nr; i++) {
+		page[i].mapping = NULL;
+		clear_compound_head(&page[i]);
+		set_page_count(&page[i], 1);
+	}
+	__ClearPageHead(page);
+}
+
+unsigned int pcpbuddy_glue_folio_order(const struct folio *folio)
+{
+	return folio_order(folio);
+}
+
+bool pcpbuddy_glue_page_is_head(const struct page *page)
+{
+	return PageHead(page);
+}
+
+/* ------------------------------------------------------------------ magazines */
+
+/*
+ * Every CPU's magazine (a Rust struct of @size bytes, rust/core/src/magazine.rs),
+ * published while the pool is. Touched only by its own CPU with interrupts
+ * disabled (the entry points below, the flush IPI, the hotplug callback on the
+ * CPU going down) or, once the CPU is dead, by the CPU that runs its dead
+ * callback.
+ */
+static void __percpu *pcpbuddy_front;
+
+void __percpu *pcpbuddy_glue_front_alloc(size_t size, size_t align)
+{
+	return __alloc_percpu(size, align);
+}
+
+void pcpbuddy_glue_front_free(void __percpu *front)
+{
+	free_percpu(front);
+}
+
+void *pcpbuddy_glue_front_of(void __percpu *front, unsigned int cpu)
+{
+	return per_cpu_ptr(front, cpu);
+}
+
+/* Publishes (or, with NULL, withdraws) the magazines the entry points use. */
+void pcpbuddy_glue_front_publish(void __percpu *front)
+{
+	WRITE_ONCE(pcpbuddy_front, front);
+}
+
+static void pcpbuddy_flush_local(void *unused)
+{
+	void __percpu *front = READ_ONCE(pcpbuddy_front);
+
+	/* Hard interrupt context, interrupts off: this CPU's magazine is ours. */
+	if (front)
+		pcpbuddy_rs_flush_magazine(this_cpu_ptr(front));
+}
+
+/* Every online CPU returns its magazine; waits. Process context, interrupts on. */
+void pcpbuddy_glue_flush_all_magazines(void)
+{
+	on_each_cpu(pcpbuddy_flush_local, NULL, 1);
+}
+
+/* This CPU returns its magazine (the hotplug teardown, on the CPU going down). */
+void pcpbuddy_glue_flush_this_magazine(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	pcpbuddy_flush_local(NULL);
+	local_irq_restore(flags);
+}
+
+/*
+ * An allocation failed in a context that may not wait for other CPUs: ask them
+ * to return their magazines from process context, for the allocations after.
+ */
+static void pcpbuddy_flush_work_fn(struct work_struct *work)
+{
+	pcpbuddy_glue_flush_all_magazines();
+}
+
+static DECLARE_WORK(pcpbuddy_flush_work, pcpbuddy_flush_work_fn);
+
+void pcpbuddy_glue_cancel_flush_work(void)
+{
+	cancel_work_sync(&pcpbuddy_flush_work);
+}
+
+/* ------------------------------------------------------------------ the API */
+
+static void pcpbuddy_zero(struct page *page, unsigned int order)
+{
+	unsigned long i;
+
+	for (i = 0; i < (1UL << order); i++)
+		clear_highpage(page + i);
+}
+
+/* One allocation in the CPU-local section; NULL if the pool has nothing. */
+static __always_inline struct page *pcpbuddy_alloc_local(unsigned int order, bool folio,
+							 bool *compound)
+{
+	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	unsigned long flags;
+	struct page *page;
+
+	if (unlikely(!front))
+		return NULL;
+	local_irq_save(flags);
+	page = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, folio, compound);
+	local_irq_restore(flags);
+	return page;
+}
+
+static struct page *pcpbuddy_alloc(gfp_t gfp, unsigned int order, bool folio)
+{
+	bool compound = false;
+	struct page *page;
+
+	if (unlikely(in_nmi())) {
+		pcpbuddy_rs_refuse_nmi();
+		return NULL;
+	}
+	page = pcpbuddy_alloc_local(order, folio, &compound);
+	if (unlikely(!page)) {
+		/*
+		 * What is left may sit in other CPUs' magazines, which only
+		 * they touch. A caller that may block holds no spinlock, so it
+		 * may wait for them to return it (as the kernel drains its
+		 * per-CPU lists in direct reclaim); others fail now and ask
+		 * for it to be done before the next allocation.
+		 */
+		if (!pcpbuddy_rs_may_have_more(order))
+			return NULL;
+		if (!gfpflags_allow_blocking(gfp) || in_interrupt() || irqs_disabled()) {
+			queue_work(system_wq, &pcpbuddy_flush_work);
+			return NULL;
+		}
+		pcpbuddy_glue_flush_all_magazines();
+		page = pcpbuddy_alloc_local(order, folio, &compound);
+		if (!page)
+			return NULL;
+	}
+	if (unlikely(compound))
+		pcpbuddy_glue_prep_compound(page, order);
+	if (unlikely(gfp & __GFP_ZERO))
+		pcpbuddy_zero(page, order);
+	return page;
+}
+
+struct page *pcpbuddy_alloc_pages(gfp_t gfp, unsigned int order)
+{
+	return pcpbuddy_alloc(gfp, order, false);
+}
 EXPORT_SYMBOL_GPL(pcpbuddy_alloc_pages);
+
+struct folio *pcpbuddy_alloc_folio(gfp_t gfp, unsigned int order)
+{
+	return (struct folio *)pcpbuddy_alloc(gfp, order, true);
+}
+EXPORT_SYMBOL_GPL(pcpbuddy_alloc_folio);
+
+/* One free in the CPU-local section. */
+static __always_inline int pcpbuddy_free_local(struct page *page, unsigned int order, int kind)
+{
+	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	unsigned long flags;
+	int ret;
+
+	if (unlikely(!front))
+		return -ENODEV;
+	local_irq_save(flags);
+	ret = pcpbuddy_rs_free(this_cpu_ptr(front), page, order, kind);
+	local_irq_restore(flags);
+	return ret;
+}
+
+int pcpbuddy_free_pages(struct page *page, unsigned int order)
+{
+	if (unlikely(in_nmi()))
+		return pcpbuddy_rs_refuse_nmi();
+	return pcpbuddy_free_local(page, order, PCPBUDDY_FREE_PAGES);
+}
 EXPORT_SYMBOL_GPL(pcpbuddy_free_pages);
+
+int pcpbuddy_free_folio(struct folio *folio)
+{
+	unsigned int order;
+	int ret;
+
+	if (unlikely(in_nmi()))
+		return pcpbuddy_rs_refuse_nmi();
+	/* Checked, and a small folio's compound state undone, before it commits. */
+	ret = pcpbuddy_rs_prepare_free_folio(folio, &order);
+	if (ret)
+		return ret;
+	return pcpbuddy_free_local(&folio->page, order, PCPBUDDY_FREE_FOLIO);
+}
+EXPORT_SYMBOL_GPL(pcpbuddy_free_folio);
+
+/* Interrupts stay disabled for at most this many operations of a bulk call. */
+#define PCPBUDDY_BULK_CHUNK	32
+
+unsigned long pcpbuddy_alloc_pages_bulk(gfp_t gfp, unsigned int order, unsigned long nr,
+					struct page **pages)
+{
+	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	unsigned long done = 0, i, end;
+
+	if (unlikely(in_nmi())) {
+		pcpbuddy_rs_refuse_nmi();
+		return 0;
+	}
+	if (!front || !pages)
+		return 0;
+	while (done < nr) {
+		unsigned long flags;
+		bool compound;
+
+		end = min(nr, done + PCPBUDDY_BULK_CHUNK);
+		local_irq_save(flags);
+		for (; done < end; done++) {
+			pages[done] = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, false,
+							&compound);
+			if (!pages[done])
+				break;
+		}
+		local_irq_restore(flags);
+		if (done < end) {
+			/* Out of memory: whatever the other CPUs hold, one at a time. */
+			struct page *page = pcpbuddy_alloc(gfp & ~__GFP_ZERO, order, false);
+
+			if (!page)
+				break;
+			pages[done++] = page;
+		}
+	}
+	if (gfp & __GFP_ZERO)
+		for (i = 0; i < done; i++)
+			pcpbuddy_zero(pages[i], order);
+	return done;
+}
 EXPORT_SYMBOL_GPL(pcpbuddy_alloc_pages_bulk);
+
+int pcpbuddy_free_pages_bulk(struct page **pages, unsigned long nr, unsigned int order)
+{
+	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	unsigned long i = 0, end;
+	int ret = 0;
+
+	if (unlikely(in_nmi()))
+		return pcpbuddy_rs_refuse_nmi();
+	if (!front)
+		return -ENODEV;
+	if (!pages && nr)
+		return -EINVAL;
+	while (i < nr) {
+		unsigned long flags;
+
+		end = min(nr, i + PCPBUDDY_BULK_CHUNK);
+		local_irq_save(flags);
+		for (; i < end; i++) {
+			int r = pcpbuddy_rs_free(this_cpu_ptr(front), pages[i], order,
+						 PCPBUDDY_FREE_PAGES);
+
+			if (r)
+				ret = r;
+		}
+		local_irq_restore(flags);
+	}
+	return ret;
+}
 EXPORT_SYMBOL_GPL(pcpbuddy_free_pages_bulk);
+
+int pcpbuddy_get_info(struct pcpbuddy_info *info)
+{
+	if (unlikely(in_nmi()))
+		return pcpbuddy_rs_refuse_nmi();
+	return pcpbuddy_rs_get_info(info);
+}
 EXPORT_SYMBOL_GPL(pcpbuddy_get_info);
+
+/* ------------------------------------------------------------------ benchmark helpers */
+
+/* The kernel's folio allocator, for the benchmark's kernel backend (both are macros/inline). */
+struct folio *pcpbuddy_glue_folio_alloc(gfp_t gfp, unsigned int order)
+{
+	return folio_alloc(gfp, order);
+}
+
+void pcpbuddy_glue_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+/*
+ * Runs @fn(@data) once in soft interrupt context on @cpu (a BH work item on
+ * system_bh_wq, the successor of tasklets) and waits for it.
+ */
+struct pcpbuddy_bh_call {
+	struct work_struct work;
+	void (*fn)(void *);
+	void *data;
+};
+
+static void pcpbuddy_bh_fn(struct work_struct *work)
+{
+	struct pcpbuddy_bh_call *call = container_of(work, struct pcpbuddy_bh_call, work);
+
+	call->fn(call->data);
+}
+
+void pcpbuddy_glue_run_in_softirq(unsigned int cpu, void (*fn)(void *), void *data)
+{
+	struct pcpbuddy_bh_call call = { .fn = fn, .data = data };
+
+	INIT_WORK_ONSTACK(&call.work, pcpbuddy_bh_fn);
+	queue_work_on(cpu, system_bh_wq, &call.work);
+	flush_work(&call.work);
+	destroy_work_on_stack(&call.work);
+}
+
+/* ------------------------------------------------------------------ benchmark floor */
+
+/*
+ * The floor backend of the benchmark: a per-CPU array of page pointers pushed
+ * and popped with preemption disabled, behind calls shaped like the API's. The
+ * pointers are tokens, never dereferenced.
+ */
+#define PCPBUDDY_FLOOR_SLOTS	2048
+
+struct pcpbuddy_floor {
+	unsigned int len;
+	unsigned int minted;
+	struct page *slots[PCPBUDDY_FLOOR_SLOTS];
+};
+
+/* Allocated for the length of one floor run (one benchmark runs at a time). */
+static struct pcpbuddy_floor __percpu *pcpbuddy_floor;
+
+int pcpbuddy_glue_floor_create(void)
+{
+	pcpbuddy_floor = alloc_percpu(struct pcpbuddy_floor);
+	return pcpbuddy_floor ? 0 : -ENOMEM;
+}
+
+void pcpbuddy_glue_floor_destroy(void)
+{
+	free_percpu(pcpbuddy_floor);
+	pcpbuddy_floor = NULL;
+}
+
+/* Fills this CPU's floor array with @nr distinct tokens. */
+void pcpbuddy_glue_floor_reset(unsigned int nr)
+{
+	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	unsigned int i;
+
+	floor->len = min_t(unsigned int, nr, PCPBUDDY_FLOOR_SLOTS);
+	floor->minted = PCPBUDDY_FLOOR_SLOTS;
+	for (i = 0; i < floor->len; i++)
+		floor->slots[i] = (struct page *)(PAGE_OFFSET + ((unsigned long)i << PAGE_SHIFT));
+	put_cpu_ptr(pcpbuddy_floor);
+}
+
+/* Pops a token; an empty array makes a new one (the floor never fails). */
+noinline struct page *pcpbuddy_glue_floor_alloc(gfp_t gfp, unsigned int order)
+{
+	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	struct page *page;
+
+	if (likely(floor->len))
+		page = floor->slots[--floor->len];
+	else
+		page = (struct page *)(PAGE_OFFSET + ((unsigned long)++floor->minted << PAGE_SHIFT));
+	put_cpu_ptr(pcpbuddy_floor);
+	return page;
+}
+
+/* Pushes a token back; a full array drops it. */
+noinline int pcpbuddy_glue_floor_free(struct page *page, unsigned int order)
+{
+	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	int ret = -ENOSPC;
+
+	if (likely(floor->len < PCPBUDDY_FLOOR_SLOTS)) {
+		floor->slots[floor->len++] = page;
+		ret = 0;
+	}
+	put_cpu_ptr(pcpbuddy_floor);
+	return ret;
+}

@@ -1,30 +1,79 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C glue's functions that Rust calls (declared again, by hand, in
- * rust/glue.rs: an out-of-tree module cannot run bindgen on its own headers).
+ * The interface between pcpbuddy's C glue and its Rust code, both ways. The
+ * glue functions are declared again, by hand, in rust/glue.rs, and the Rust
+ * entry points are defined in rust/api.rs: an out-of-tree module cannot run
+ * bindgen on its own headers.
  */
 #ifndef _PCPBUDDY_GLUE_H
 #define _PCPBUDDY_GLUE_H
 
 #include <linux/types.h>
 
+struct folio;
 struct page;
+struct pcpbuddy_info;
 struct task_struct;
 
+/* Implemented in C (pcpbuddy_glue.c), called from Rust. */
 const char *pcpbuddy_glue_source_param(void);
 unsigned int pcpbuddy_glue_pageblock_order(void);
 unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page);
-struct page *pcpbuddy_glue_pfn_to_page(unsigned long pfn);
 void *pcpbuddy_glue_page_address(const struct page *page);
+unsigned long pcpbuddy_glue_memmap_base(void);
+unsigned int pcpbuddy_glue_page_struct_size(void);
 bool pcpbuddy_glue_node_online(int nid);
 int pcpbuddy_glue_local_memory_node(void);
 bool pcpbuddy_glue_cpu_online(unsigned int cpu);
-bool pcpbuddy_glue_in_task(void);
+bool pcpbuddy_glue_cpu_possible(unsigned int cpu);
 struct task_struct *pcpbuddy_glue_kthread_on_cpu(int (*fn)(void *), void *data, unsigned int cpu);
 int pcpbuddy_glue_kthread_stop(struct task_struct *t);
 void pcpbuddy_glue_cond_resched(void);
+int pcpbuddy_glue_run_on_cpu(unsigned int cpu, void (*fn)(void *), void *info);
 struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
 bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
 bool pcpbuddy_glue_cma_available(void);
+void pcpbuddy_glue_prep_compound(struct page *page, unsigned int order);
+void pcpbuddy_glue_uncompound(struct page *page, unsigned int order);
+unsigned int pcpbuddy_glue_folio_order(const struct folio *folio);
+bool pcpbuddy_glue_page_is_head(const struct page *page);
+void __percpu *pcpbuddy_glue_front_alloc(size_t size, size_t align);
+void pcpbuddy_glue_front_free(void __percpu *front);
+void *pcpbuddy_glue_front_of(void __percpu *front, unsigned int cpu);
+void pcpbuddy_glue_front_publish(void __percpu *front);
+void pcpbuddy_glue_flush_all_magazines(void);
+void pcpbuddy_glue_flush_this_magazine(void);
+void pcpbuddy_glue_cancel_flush_work(void);
+struct folio *pcpbuddy_glue_folio_alloc(gfp_t gfp, unsigned int order);
+void pcpbuddy_glue_folio_put(struct folio *folio);
+void pcpbuddy_glue_run_in_softirq(unsigned int cpu, void (*fn)(void *), void *data);
+int pcpbuddy_glue_floor_create(void);
+void pcpbuddy_glue_floor_destroy(void);
+void pcpbuddy_glue_floor_reset(unsigned int nr);
+struct page *pcpbuddy_glue_floor_alloc(gfp_t gfp, unsigned int order);
+int pcpbuddy_glue_floor_free(struct page *page, unsigned int order);
+
+/* Implemented in Rust (rust/api.rs), called from C. */
+
+/* What pcpbuddy_rs_free() is freeing. */
+#define PCPBUDDY_FREE_PAGES	0	/* pages: check and reset the refcount too */
+#define PCPBUDDY_FREE_FOLIO	1	/* a folio pcpbuddy_rs_prepare_free_folio() accepted */
+
+/*
+ * Interrupts disabled, @front is this CPU's magazine. Returns the first page, or
+ * NULL; sets *@compound if the caller must make the pages a compound page.
+ */
+struct page *pcpbuddy_rs_alloc(void *front, unsigned int order, bool folio, bool *compound);
+/* Interrupts disabled, @front is this CPU's magazine. 0 or -errno. */
+int pcpbuddy_rs_free(void *front, struct page *page, unsigned int order, int kind);
+/* Any context but NMI: checks a folio free and undoes a small folio's compound state. */
+int pcpbuddy_rs_prepare_free_folio(struct folio *folio, unsigned int *order);
+/* Whether returning every magazine could let an allocation of @order succeed. */
+bool pcpbuddy_rs_may_have_more(unsigned int order);
+/* Interrupts disabled, @front is this CPU's magazine (or a dead CPU's). */
+void pcpbuddy_rs_flush_magazine(void *front);
+/* Counts a call from NMI context; returns -EINVAL. */
+int pcpbuddy_rs_refuse_nmi(void);
+int pcpbuddy_rs_get_info(struct pcpbuddy_info *info);
 
 #endif /* _PCPBUDDY_GLUE_H */

@@ -17,8 +17,8 @@ pub(crate) mod buddy;
 pub(crate) mod cache;
 #[path = "core/src/error.rs"]
 pub(crate) mod error;
-#[path = "core/src/frame_map.rs"]
-pub(crate) mod frame_map;
+#[path = "core/src/frame_table.rs"]
+pub(crate) mod frame_table;
 #[path = "core/src/geometry.rs"]
 pub(crate) mod geometry;
 #[path = "core/src/global.rs"]
@@ -27,11 +27,13 @@ pub(crate) mod global;
 pub(crate) mod info;
 #[path = "core/src/list.rs"]
 pub(crate) mod list;
+#[path = "core/src/magazine.rs"]
+pub(crate) mod magazine;
 #[path = "core/src/platform.rs"]
 pub(crate) mod platform;
 #[path = "core/src/policy.rs"]
 pub(crate) mod policy;
-#[path = "core/src/pool.rs"]
+#[path = "core/src/pool/mod.rs"]
 pub(crate) mod pool;
 #[path = "core/src/remote.rs"]
 pub(crate) mod remote;
@@ -39,5 +41,7 @@ pub(crate) mod remote;
 pub(crate) mod stats;
 #[path = "core/src/sync.rs"]
 pub(crate) mod sync;
+#[path = "core/src/unit.rs"]
+pub(crate) mod unit;
 #[path = "core/src/verify.rs"]
 pub(crate) mod verify;

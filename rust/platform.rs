@@ -2,45 +2,56 @@
 
 //! The allocator core's storage and locks in the kernel: the [`Platform`] the core runs on.
 //!
-//! * Block metadata and unit maps: one `vmalloc`'ed array each (`KVVec`), a few cache lines
-//!   per 2 MiB block, never inside the pool's pages.
-//! * The global pool: one `SpinLock`.
-//! * Per-CPU state, indexed by CPU id (`nr_cpu_ids` entries, so every possible CPU has one):
-//!   a cache behind its own `SpinLock`, each in its own cache-line-aligned allocation so that
-//!   CPUs never share a line, and a lock-free remote-free queue.
+//! * Block metadata, unit maps and free bitmaps: one `vmalloc`'ed array each (`KVVec`), a few
+//!   cache lines per 2 MiB block, never inside the pool's pages; every element is aligned to a
+//!   cache line, so metadata of blocks that different CPUs own never shares one.
+//! * The global pool: one interrupt-disabling spinlock, with a lockdep class of its own.
+//! * Per CPU, indexed by CPU id (`nr_cpu_ids` entries): a cache behind its own interrupt-
+//!   disabling spinlock (all caches share one lockdep class: two are never held at once), its
+//!   counters, and a lock-free remote-free queue; one more queue for the global pool.
 //!
-//! The core does not depend on the caller running on the CPU whose cache it uses (a task may be
-//! migrated between reading its CPU id and taking the lock): the lock makes that safe, and only
-//! locality suffers. So no preemption control is needed beyond what `spin_lock` does.
-//!
-//! Context: the locks are plain (not IRQ-disabling) spinlocks, so alloc and free must not run in
-//! hard or soft interrupt context, where they could interrupt the holder of the same CPU's lock.
-//! Atomic process context (preemption disabled, spinlocks held) is fine: nothing here sleeps.
+//! Every lock is taken with interrupts disabled: the API runs in every context but NMI, so a
+//! lock an interrupted task holds could otherwise be taken again by the interrupt on its CPU.
+//! The magazines are not here: they are per-CPU data touched only by their own CPU (`front.rs`).
 
-use crate::pcpcore::{
-    block::BlockMeta,
-    cache::CpuCache,
-    geometry::Geometry,
-    global::GlobalPool,
-    platform::{Lock, MapWord, Platform},
-    remote::RemoteQueue,
+use crate::{
+    glue,
+    pcpcore::{
+        block::BlockMeta,
+        cache::CpuCache,
+        geometry::Geometry,
+        global::GlobalPool,
+        platform::{BitmapLine, Lock, MapLine, Platform},
+        remote::RemoteQueue,
+        stats::CpuStats,
+    },
 };
-use kernel::{new_spinlock, prelude::*, sync::SpinLock};
+use kernel::{bindings, new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
-/// A `T` behind a spinlock, alone on its cache lines.
+/// A `T` behind an interrupt-disabling spinlock, alone on its cache lines.
 #[pin_data]
 #[repr(align(64))]
 pub(crate) struct Locked<T> {
     #[pin]
-    lock: SpinLock<T>,
+    lock: SpinLockIrq<T>,
 }
 
 impl<T> Locked<T> {
-    /// A new lock around `value`, in its own allocation.
-    pub(crate) fn new_boxed(value: T) -> Result<Pin<KBox<Self>>> {
+    /// A CPU cache lock (lockdep class "pcpbuddy_cache"), in its own allocation.
+    fn new_cache(value: T) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             pin_init!(Self {
-                lock <- new_spinlock!(value, "pcpbuddy"),
+                lock <- new_spinlock_irq!(value, "pcpbuddy_cache"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The global lock (lockdep class "pcpbuddy_global"), in its own allocation.
+    fn new_global(value: T) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(Self {
+                lock <- new_spinlock_irq!(value, "pcpbuddy_global"),
             }),
             GFP_KERNEL,
         )
@@ -53,48 +64,77 @@ impl<T: Unpin> Lock<T> for Pin<KBox<Locked<T>>> {
     }
 }
 
+/// One CPU's counters, alone on their cache lines.
+#[repr(align(64))]
+struct AlignedStats(CpuStats);
+
 /// Everything the core needs, owned by the module.
+///
+/// # Invariants
+///
+/// `first_page[i]` is the first `struct page` of block `i` (blocks are naturally aligned runs
+/// of `2^order` pages, so the block's `struct page`s are contiguous), and `order` is the block
+/// order.
 pub(crate) struct KernelPlatform {
     blocks: KVVec<BlockMeta>,
-    maps: KVVec<MapWord>,
+    maps: KVVec<MapLine>,
+    bitmaps: KVVec<BitmapLine>,
     global: Pin<KBox<Locked<GlobalPool>>>,
     caches: KVVec<Pin<KBox<Locked<CpuCache>>>>,
     remote_queues: KVVec<RemoteQueue>,
+    stats: KVVec<AlignedStats>,
+    first_page: KVVec<*mut bindings::page>,
+    order: u32,
+}
+
+// SAFETY: The raw pointers are `struct page`s of memory the module holds; they are only used to
+// undo compound state under the block holder's lock, from any CPU.
+unsafe impl Send for KernelPlatform {}
+// SAFETY: As above; everything else is `Sync` on its own.
+unsafe impl Sync for KernelPlatform {}
+
+/// A `KVVec` of `n` elements made by `f`.
+fn filled<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<KVVec<T>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        v.push(f()?, GFP_KERNEL)?;
+    }
+    Ok(v)
 }
 
 impl KernelPlatform {
-    /// Storage for `nr_blocks` blocks of `2^block_order` pages and `nr_cpus` CPUs.
-    pub(crate) fn new(block_order: u32, nr_blocks: usize, nr_cpus: usize) -> Result<Self> {
+    /// Storage for the blocks whose first pages are `first_page` (`2^block_order` pages each)
+    /// and `nr_cpus` CPUs.
+    pub(crate) fn new(
+        block_order: u32,
+        first_page: KVVec<*mut bindings::page>,
+        nr_cpus: usize,
+    ) -> Result<Self> {
+        let nr_blocks = first_page.len();
         let geometry = Geometry::new(block_order, nr_blocks).ok_or(EINVAL)?;
-        let mut blocks = KVVec::with_capacity(nr_blocks, GFP_KERNEL)?;
-        for _ in 0..nr_blocks {
-            blocks.push(BlockMeta::new(), GFP_KERNEL)?;
-        }
-        let mut maps = KVVec::with_capacity(geometry.map_words(), GFP_KERNEL)?;
-        for _ in 0..geometry.map_words() {
-            maps.push(MapWord::new(0), GFP_KERNEL)?;
-        }
-        let mut caches = KVVec::with_capacity(nr_cpus, GFP_KERNEL)?;
-        let mut remote_queues = KVVec::with_capacity(nr_cpus, GFP_KERNEL)?;
-        for _ in 0..nr_cpus {
-            caches.push(Locked::new_boxed(CpuCache::new())?, GFP_KERNEL)?;
-            remote_queues.push(RemoteQueue::new(), GFP_KERNEL)?;
-        }
+        // INVARIANT: the caller gives the first pages of the blocks, in block order.
         Ok(Self {
-            blocks,
-            maps,
-            global: Locked::new_boxed(GlobalPool::new())?,
-            caches,
-            remote_queues,
+            blocks: filled(nr_blocks, || Ok(BlockMeta::new()))?,
+            maps: filled(geometry.map_lines(), || Ok(MapLine::new()))?,
+            bitmaps: filled(geometry.bitmap_lines(), || Ok(BitmapLine::new()))?,
+            global: Locked::new_global(GlobalPool::new())?,
+            caches: filled(nr_cpus, || Locked::new_cache(CpuCache::new()))?,
+            remote_queues: filled(nr_cpus + 1, || Ok(RemoteQueue::new()))?,
+            stats: filled(nr_cpus, || Ok(AlignedStats(CpuStats::new())))?,
+            first_page,
+            order: block_order,
         })
     }
 
     /// Bytes of metadata this platform allocated (for `info` and the documentation).
     pub(crate) fn metadata_bytes(&self) -> usize {
         self.blocks.len() * size_of::<BlockMeta>()
-            + self.maps.len() * size_of::<MapWord>()
+            + self.maps.len() * size_of::<MapLine>()
+            + self.bitmaps.len() * size_of::<BitmapLine>()
             + size_of::<Locked<GlobalPool>>()
-            + self.caches.len() * (size_of::<Locked<CpuCache>>() + size_of::<RemoteQueue>())
+            + self.caches.len() * (size_of::<Locked<CpuCache>>() + size_of::<AlignedStats>())
+            + self.remote_queues.len() * size_of::<RemoteQueue>()
+            + self.first_page.len() * size_of::<*mut bindings::page>()
     }
 }
 
@@ -106,8 +146,12 @@ impl Platform for KernelPlatform {
         &self.blocks
     }
 
-    fn maps(&self) -> &[MapWord] {
+    fn maps(&self) -> &[MapLine] {
         &self.maps
+    }
+
+    fn bitmaps(&self) -> &[BitmapLine] {
+        &self.bitmaps
     }
 
     fn global(&self) -> &Self::Global {
@@ -120,5 +164,21 @@ impl Platform for KernelPlatform {
 
     fn remote_queues(&self) -> &[RemoteQueue] {
         &self.remote_queues
+    }
+
+    fn cpu_stats(&self, cpu: usize) -> &CpuStats {
+        &self.stats[cpu].0
+    }
+
+    fn uncompound(&self, block: usize) {
+        let head = self.first_page[block];
+        // SAFETY: The core calls this for a wholly free block that kept the compound state of
+        // a folio of the block order, under the block holder's lock, before handing any of its
+        // pages out: the pages are the pool's and nobody else looks at them (type invariant for
+        // `head`).
+        unsafe { glue::uncompound(head, self.order) };
+        // The head keeps the pool's reference, as every free page has.
+        // SAFETY: As above; `_refcount` is an `atomic_t`.
+        unsafe { crate::pool::set_page_count(head, 1) };
     }
 }

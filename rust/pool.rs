@@ -1,19 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The pool: reserved pageblocks, the allocator core running over them, and the mapping between
-//! the core's page indices and the kernel's `struct page`s.
+//! The pool: reserved pageblocks, the allocator core running over them, the per-CPU magazines,
+//! and the mapping between the core's page indices and the kernel's `struct page`s.
 //!
-//! Every interface of the module (the misc device, debugfs, the exported C API, CPU hotplug)
+//! Every interface of the module (the misc device, debugfs, the exported API, CPU hotplug)
 //! reaches the pool through [`Pool::get`]. The instance is published in `init` before any
 //! interface is registered and withdrawn in `exit` after all of them are gone, so an interface
 //! never sees it missing.
+//!
+//! # Pages and indices
+//!
+//! The core works with page indices (`block << order | offset`). A `struct page` pointer becomes
+//! an index inline, with no call: the virtual memory map is linear (`pfn_to_page(pfn) ==
+//! memmap_base + pfn * sizeof(struct page)`), and a dense table maps `pfn >> order` to the
+//! block. A pointer that is not a `struct page` of the pool's memory finds no block.
+//!
+//! # Reference counts
+//!
+//! Every free page of the pool has refcount 1: the pool's reference. An allocation raises the
+//! head's to 2 (the user's reference), and a free checks it and sets it back, so that a stray
+//! `put_page()` never hands pool memory to the kernel's allocator, and a free while someone else
+//! still holds a reference is refused. Tails of a compound page have refcount 0, as the kernel's.
 
 use crate::{
+    front::Front,
     glue,
     pcpcore::{
         error::{AllocError, FreeError},
-        frame_map::{self, BlockFrameMap, FrameSlot},
+        frame_table::FrameTable,
         geometry::PageIndex,
+        magazine::Magazine,
         pool::Pool as CorePool,
     },
     platform::KernelPlatform,
@@ -44,12 +60,18 @@ pub(crate) struct Config {
 ///
 /// * `blocks[i]` is the memory of the core's block `i`, and `block_pfn[i]` its first pfn.
 /// * `frames` maps `block_pfn[i] >> pageblock_order` to `i` for every block, and nothing else.
+/// * `memmap_base + (pfn << page_shift)` is `pfn_to_page(pfn)` for every pfn.
+/// * `front` holds one magazine per possible CPU, and is published to the C glue while the pool
+///   is published.
 pub(crate) struct Pool {
     config: Config,
     pageblock_order: u32,
     core: CorePool<KernelPlatform>,
+    memmap_base: usize,
+    page_shift: u32,
     block_pfn: KVVec<usize>,
-    frames: KVVec<FrameSlot>,
+    frames: FrameTable<KVVec<u32>>,
+    front: Front,
     /// Kinds of misuse already reported (one bit per `FreeError::index()`): each is reported
     /// once, and counted every time in `stats`.
     reported: AtomicU32,
@@ -60,10 +82,33 @@ pub(crate) struct Pool {
 /// The published pool, or null while the module is not (or no longer) live.
 static POOL: Atomic<*mut Pool> = Atomic::new(core::ptr::null_mut());
 
-/// The CPU the caller runs on, as an index into the per-CPU caches. The caller may be migrated
-/// right after: the core stays correct, only locality suffers.
+/// The CPU the caller runs on. The caller may be migrated right after: use it for locality or
+/// reporting only.
 pub(crate) fn current_cpu() -> usize {
     kernel::cpu::CpuId::current().as_u32() as usize
+}
+
+/// Sets a page's reference count (`set_page_count()`).
+///
+/// # Safety
+///
+/// `page` is a valid `struct page` the caller holds.
+pub(crate) unsafe fn set_page_count(page: *mut bindings::page, count: i32) {
+    // SAFETY: `_refcount` is an `atomic_t` of a valid page (caller's promise).
+    let counter = unsafe { Atomic::<i32>::from_ptr(&raw mut (*page)._refcount.counter) };
+    counter.store(count, kernel::sync::atomic::Relaxed);
+}
+
+/// A page's reference count (`page_ref_count()`).
+///
+/// # Safety
+///
+/// `page` is a valid `struct page`.
+pub(crate) unsafe fn page_count(page: *const bindings::page) -> i32 {
+    // SAFETY: `_refcount` is an `atomic_t` of a valid page (caller's promise); only read.
+    let counter =
+        unsafe { Atomic::<i32>::from_ptr((&raw const (*page)._refcount.counter).cast_mut()) };
+    counter.load(kernel::sync::atomic::Relaxed)
 }
 
 impl Pool {
@@ -96,30 +141,44 @@ impl Pool {
             }
         }
 
+        let (memmap_base, page_size) = glue::memmap();
+        let page_shift = page_size.trailing_zeros();
         let mut block_pfn = KVVec::with_capacity(nr_blocks, GFP_KERNEL)?;
-        // Twice as many slots as blocks keeps linear probing short.
-        let mut frames = KVVec::with_capacity((2 * nr_blocks).next_power_of_two(), GFP_KERNEL)?;
-        for _ in 0..frames.capacity() {
-            frames.push(FrameSlot::EMPTY, GFP_KERNEL)?;
-        }
-        let mut map = BlockFrameMap::new(&mut frames).map_err(|_| EINVAL)?;
-        for (index, block) in blocks.iter().enumerate() {
+        let mut first_page = KVVec::with_capacity(nr_blocks, GFP_KERNEL)?;
+        for block in blocks.iter() {
             block_pfn.push(block.pfn(), GFP_KERNEL)?;
-            map.insert((block.pfn() >> order) as u64, index as u32)
+            first_page.push(block.first_page(), GFP_KERNEL)?;
+            // The memory map is the linear one the fast path assumes.
+            if block.first_page() as usize != memmap_base + (block.pfn() << page_shift) {
+                return Err(EINVAL);
+            }
+        }
+        let lowest = block_pfn.iter().min().copied().unwrap_or(0) >> order;
+        let highest = block_pfn.iter().max().copied().unwrap_or(0) >> order;
+        let mut slots = KVVec::with_capacity(highest - lowest + 1, GFP_KERNEL)?;
+        slots.resize(highest - lowest + 1, 0, GFP_KERNEL)?;
+        let mut frames = FrameTable::new(lowest as u64, slots);
+        for (index, &pfn) in block_pfn.iter().enumerate() {
+            frames
+                .insert((pfn >> order) as u64, index as u32)
                 .map_err(|_| EINVAL)?;
         }
 
-        let nr_cpus = kernel::cpu::nr_cpu_ids() as usize;
-        let platform = KernelPlatform::new(order, nr_blocks, nr_cpus)?;
+        let nr_cpus = kernel::cpu::nr_cpu_ids();
+        let platform = KernelPlatform::new(order, first_page, nr_cpus as usize)?;
         let core = CorePool::new(platform, order).map_err(|_| EINVAL)?;
-        // INVARIANT: `blocks`, `block_pfn` and `frames` were built together, index by index.
+        // INVARIANT: `blocks`, `block_pfn` and `frames` were built together, index by index;
+        // the memory map was checked against every block; the front is published in `publish`.
         Ok(KBox::new(
             Self {
                 config,
                 pageblock_order: order,
                 core,
+                memmap_base,
+                page_shift,
                 block_pfn,
                 frames,
+                front: Front::new(nr_cpus)?,
                 reported: AtomicU32::new(0),
                 blocks,
             },
@@ -127,8 +186,11 @@ impl Pool {
         )?)
     }
 
-    /// Publishes `pool` as the module's pool.
+    /// Publishes `pool` as the module's pool, and its magazines to the API's entry points.
     pub(crate) fn publish(pool: KBox<Self>) {
+        // SAFETY: Every possible CPU's magazine is initialised (type invariant of `Front`), and
+        // the front lives until `withdraw` withdraws it before dropping the pool.
+        unsafe { glue::front_publish(pool.front.as_percpu()) };
         POOL.store(KBox::into_raw(pool), Release);
     }
 
@@ -148,6 +210,7 @@ impl Pool {
     }
 
     /// The published pool, if the module is live.
+    #[inline]
     pub(crate) fn get() -> Option<&'static Self> {
         let pool = POOL.load(Acquire);
         // SAFETY: A non-null `POOL` points to the pool published by `publish`, which stays
@@ -159,6 +222,11 @@ impl Pool {
     /// The allocator core (for statistics and introspection).
     pub(crate) fn core(&self) -> &CorePool<KernelPlatform> {
         &self.core
+    }
+
+    /// The per-CPU magazines.
+    pub(crate) fn front(&self) -> &Front {
+        &self.front
     }
 
     /// The configuration the pool was loaded with.
@@ -176,10 +244,16 @@ impl Pool {
         &self.blocks
     }
 
-    /// The pool's description for user space and in-kernel users.
+    /// Every CPU returns its magazine (process context, interrupts on, no spinlock held), so
+    /// that the caches and the global pool see all free memory: before a drain of everything,
+    /// a verification or a benchmark.
+    pub(crate) fn flush_magazines(&self) {
+        glue::flush_all_magazines();
+    }
+
+    /// The pool's description for user space and in-kernel users. Any context but NMI: no lock.
     pub(crate) fn info(&self) -> uapi::Info {
         let nr_pages = (self.blocks.len() as u64) << self.pageblock_order;
-        let outstanding = self.core.outstanding_pages();
         uapi::Info {
             abi_version: uapi::ABI_VERSION,
             block_order: self.pageblock_order,
@@ -189,54 +263,26 @@ impl Pool {
             node: self.config.node,
             size_bytes: u64::from(self.config.size_mb) << 20,
             nr_pages,
-            outstanding_pages: outstanding,
-            metadata_bytes: self.core.platform().metadata_bytes() as u64
-                + (self.block_pfn.len() * size_of::<usize>()
-                    + self.frames.len() * size_of::<FrameSlot>()
-                    + self.blocks.len() * size_of::<Pageblock>()) as u64,
+            outstanding_pages: self.core.outstanding_pages(),
+            metadata_bytes: self.metadata_bytes() as u64,
         }
     }
 
-    /// Allocates `2^order` pages from `cpu`'s cache; returns the first page's index.
-    pub(crate) fn alloc(&self, cpu: usize, order: u32) -> Result<PageIndex> {
-        self.core.alloc(cpu, order).map_err(|e| match e {
-            AllocError::OutOfMemory => ENOMEM,
-            AllocError::BadCpu | AllocError::BadOrder => EINVAL,
-        })
+    /// Bytes of bookkeeping outside the pool's memory.
+    fn metadata_bytes(&self) -> usize {
+        self.core.platform().metadata_bytes()
+            + self.block_pfn.len() * size_of::<usize>()
+            + self.frames.bytes()
+            + self.blocks.len() * size_of::<Pageblock>()
+            + kernel::cpu::nr_cpu_ids() as usize * size_of::<Magazine>()
     }
 
-    /// Frees `2^order` pages at `index` on behalf of `cpu`. Misuse (double free, wrong order,
-    /// a page not allocated) changes nothing but a counter and is reported once per kind.
-    pub(crate) fn free(&self, cpu: usize, index: PageIndex, order: u32) -> Result {
-        self.core.free(cpu, index, order).map_err(|e| {
-            self.report_misuse(e, self.pfn(index), order);
-            EINVAL
-        })
-    }
-
-    /// Frees the `2^order` pages at `page` on behalf of `cpu`, like [`Pool::free`]. A page that
-    /// is not the pool's is refused like any other misuse: the core counts it as out of pool.
-    pub(crate) fn free_page(&self, cpu: usize, page: *const bindings::page, order: u32) -> Result {
-        // One past the last page: the core's own range check refuses and counts it.
-        let outside = self.core.geometry().total_pages();
-        let index = self.index_of(page).unwrap_or(outside);
-        self.core.free(cpu, index, order).map_err(|e| {
-            self.report_misuse(e, Some(glue::page_to_pfn(page)), order);
-            EINVAL
-        })
-    }
-
-    /// Reports the first misuse of each kind in the kernel log.
-    fn report_misuse(&self, error: FreeError, pfn: Option<usize>, order: u32) {
-        let bit = 1 << error.index();
-        if self.reported.fetch_or(bit, Relaxed) & bit == 0 {
-            pr_err!(
-                "bad free ({}) of pfn {:#x} order {}; counted in debugfs stats, reported once\n",
-                error.name(),
-                pfn.unwrap_or(0),
-                order
-            );
-        }
+    /// The `struct page` of page `index` (which must be in the pool).
+    #[inline]
+    pub(crate) fn page(&self, index: PageIndex) -> *mut bindings::page {
+        let mask = (1usize << self.pageblock_order) - 1;
+        let pfn = self.block_pfn[index >> self.pageblock_order] + (index & mask);
+        (self.memmap_base + (pfn << self.page_shift)) as *mut bindings::page
     }
 
     /// The pfn of page `index`, if it is in the pool.
@@ -246,31 +292,222 @@ impl Pool {
         Some(first + (index & mask))
     }
 
-    /// The `struct page` of page `index`, if it is in the pool.
-    pub(crate) fn page(&self, index: PageIndex) -> Option<*mut bindings::page> {
-        let pfn = self.pfn(index)?;
-        // SAFETY: `pfn` lies in a block we hold (by the type invariant), so its `struct page`
-        // exists.
-        Some(unsafe { glue::pfn_to_page(pfn) })
-    }
-
-    /// The pool index of `page`, or `None` if the page is not the pool's.
+    /// The pool index of `page`, or `None` if it is not a `struct page` of the pool's memory.
+    /// Arithmetic only: `page` is not dereferenced.
+    #[inline]
     pub(crate) fn index_of(&self, page: *const bindings::page) -> Option<PageIndex> {
-        let pfn = glue::page_to_pfn(page);
-        let block = frame_map::lookup(&self.frames, (pfn >> self.pageblock_order) as u64)?;
+        let offset = (page as usize).wrapping_sub(self.memmap_base);
+        if offset & ((1 << self.page_shift) - 1) != 0 {
+            return None;
+        }
+        let pfn = offset >> self.page_shift;
+        let block = self.frames.lookup((pfn >> self.pageblock_order) as u64)?;
         let mask = (1usize << self.pageblock_order) - 1;
         Some(((block as usize) << self.pageblock_order) | (pfn & mask))
+    }
+
+    /// Allocates through `mag`: the first page and whether the caller must make it compound.
+    #[inline]
+    pub(crate) fn alloc(
+        &self,
+        mag: &mut Magazine,
+        order: u32,
+        folio: bool,
+    ) -> Result<(*mut bindings::page, bool)> {
+        let allocation = self.core.alloc(mag, order, folio).map_err(|e| match e {
+            AllocError::OutOfMemory => ENOMEM,
+            AllocError::BadCpu | AllocError::BadOrder => EINVAL,
+        })?;
+        let page = self.page(allocation.page);
+        // SAFETY: The page is the pool's and ours now (the core just handed it out).
+        unsafe { set_page_count(page, 2) };
+        Ok((page, allocation.make_compound))
+    }
+
+    /// Frees plain pages through `mag`: checks that the page is the pool's and allocated with
+    /// this order, then that nobody else holds a reference, then gives the pool's reference
+    /// back and commits.
+    #[inline]
+    pub(crate) fn free_pages(
+        &self,
+        mag: &mut Magazine,
+        page: *mut bindings::page,
+        order: u32,
+    ) -> Result {
+        let cpu = mag.cpu();
+        let index = self.checked_index(cpu, page, order, false)?;
+        // SAFETY: `page` is a `struct page` of the pool's memory (`checked_index`).
+        self.check_references(cpu, page, order, unsafe { page_count(page) })?;
+        // SAFETY: As above; the unit is allocated, so the page is the user's to give back.
+        unsafe { set_page_count(page, 1) };
+        self.core
+            .free(mag, index, order, false)
+            .map_err(|e| self.misuse(e, page, order))
+    }
+
+    /// Commits the free of a folio that [`Pool::prepare_free_folio`] accepted.
+    #[inline]
+    pub(crate) fn free_folio(
+        &self,
+        mag: &mut Magazine,
+        page: *mut bindings::page,
+        order: u32,
+    ) -> Result {
+        let index = self.index_of(page).ok_or(EINVAL)?;
+        self.core
+            .free(mag, index, order, true)
+            .map_err(|e| self.misuse(e, page, order))
+    }
+
+    /// Checks the free of a folio and undoes a small folio's compound state (a folio of the
+    /// block order stays compound in the pool). Returns its order. Any context but NMI.
+    pub(crate) fn prepare_free_folio(&self, folio: *mut bindings::folio) -> Result<u32> {
+        let page = folio.cast::<bindings::page>();
+        let cpu = current_cpu();
+        let Some(index) = self.index_of(page) else {
+            return Err(self.refuse(cpu, FreeError::OutOfPool, page, 0));
+        };
+        // SAFETY: `page` is a `struct page` of the pool's memory.
+        let order = if unsafe { glue::page_is_head(page) } {
+            // SAFETY: A head page of the pool's memory heads a compound page.
+            unsafe { glue::folio_order(folio) }
+        } else {
+            0
+        };
+        if order > self.pageblock_order {
+            return Err(self.refuse(cpu, FreeError::BadOrder, page, order));
+        }
+        if let Err(e) = self.core.check_free(index, order, true) {
+            return Err(self.refuse(cpu, e, page, order));
+        }
+        // SAFETY: As above.
+        self.check_references(cpu, page, order, unsafe { page_count(page) })?;
+        if order > 0 && order < self.pageblock_order {
+            // SAFETY: The pool handed this folio out as a compound page of `order` and the
+            // caller gives it back: nobody else uses its `struct page`s.
+            unsafe { glue::uncompound(page, order) };
+        }
+        // SAFETY: As above.
+        unsafe { set_page_count(page, 1) };
+        Ok(order)
+    }
+
+    /// The index of a page the caller wants to free, or the misuse error (counted, reported).
+    #[inline]
+    fn checked_index(
+        &self,
+        cpu: usize,
+        page: *mut bindings::page,
+        order: u32,
+        folio: bool,
+    ) -> Result<PageIndex> {
+        let index = self
+            .index_of(page)
+            .ok_or_else(|| self.refuse(cpu, FreeError::OutOfPool, page, order))?;
+        self.core
+            .check_free(index, order, folio)
+            .map_err(|e| self.refuse(cpu, e, page, order))?;
+        Ok(index)
+    }
+
+    /// Refuses a free whose page has other references than the user's and the pool's (busy),
+    /// or none at all (released to the kernel by a put too many: the memory is the kernel's
+    /// now, so the unit stays allocated forever and its block is never given back).
+    #[inline]
+    fn check_references(
+        &self,
+        cpu: usize,
+        page: *mut bindings::page,
+        order: u32,
+        count: i32,
+    ) -> Result {
+        match count {
+            1 | 2 => Ok(()),
+            c if c > 2 => Err(self.refuse_as(cpu, FreeError::Busy, page, order, EBUSY)),
+            _ => Err(self.refuse(cpu, FreeError::Released, page, order)),
+        }
+    }
+
+    /// Counts and reports a refused free; its errno.
+    fn refuse(
+        &self,
+        cpu: usize,
+        error: FreeError,
+        page: *const bindings::page,
+        order: u32,
+    ) -> Error {
+        self.refuse_as(cpu, error, page, order, EINVAL)
+    }
+
+    fn refuse_as(
+        &self,
+        cpu: usize,
+        error: FreeError,
+        page: *const bindings::page,
+        order: u32,
+        errno: Error,
+    ) -> Error {
+        self.core.count_free_error(cpu, error);
+        self.misuse(error, page, order);
+        errno
+    }
+
+    /// Reports the first misuse of each kind in the kernel log (the core counted it).
+    fn misuse(&self, error: FreeError, page: *const bindings::page, order: u32) -> Error {
+        let bit = 1 << error.index();
+        if self.reported.fetch_or(bit, Relaxed) & bit == 0 {
+            pr_err!(
+                "bad free ({}) of page {:p} order {}; counted in debugfs stats, reported once\n",
+                error.name(),
+                page,
+                order
+            );
+        }
+        match error {
+            FreeError::Busy => EBUSY,
+            _ => EINVAL,
+        }
+    }
+
+    /// Allocates `2^order` pages for in-module users (ioctl handles, KUnit): through the
+    /// exported API, on the calling CPU; returns the first page's index.
+    pub(crate) fn alloc_index(&self, order: u32) -> Result<PageIndex> {
+        let page = crate::api::alloc_pages(bindings::GFP_KERNEL, order, false);
+        if page.is_null() {
+            return Err(if order > self.pageblock_order {
+                EINVAL
+            } else {
+                ENOMEM
+            });
+        }
+        self.index_of(page).ok_or(EINVAL)
+    }
+
+    /// Frees pages from [`Pool::alloc_index`] through the exported API.
+    pub(crate) fn free_index(&self, index: PageIndex, order: u32) -> Result {
+        if self.pfn(index).is_none() {
+            self.core
+                .count_free_error(current_cpu(), FreeError::OutOfPool);
+            return Err(EINVAL);
+        }
+        kernel::error::to_result(crate::api::free_pages(self.page(index), order))
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // Bring every free page home, so that a block is fully free exactly when none of its
-        // pages is out.
+        // Bring every free page home, so that a block is wholly free exactly when none of its
+        // pages is out: magazines first (each CPU its own), then the caches and fragments.
+        glue::cancel_flush_work();
+        glue::flush_all_magazines();
+        // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
+        // module uses the API), and the per-CPU memory outlives this call.
+        unsafe { glue::front_publish(core::ptr::null_mut()) };
         for cpu in 0..self.core.nr_cpus() {
             self.core.drain_cpu(cpu);
         }
         self.core.absorb_fragments_now();
+        self.core.release_compound();
         let block_pages = 1usize << self.pageblock_order;
         let mut withheld = 0;
         while let Some(block) = self.blocks.pop() {
@@ -295,94 +532,5 @@ impl Drop for Pool {
                 withheld
             );
         }
-    }
-}
-
-#[kunit_tests(pcpbuddy_pool)]
-mod tests {
-    use super::*;
-    use crate::{pcpcore::platform::Platform, reserve::Source};
-
-    /// A private pool of 4 blocks from `alloc_pages`, separate from the module's.
-    fn small_pool() -> Result<KBox<Pool>> {
-        Pool::new(Config {
-            size_mb: 8,
-            source: SourcePolicy::Only(Source::Pages),
-            node: bindings::NUMA_NO_NODE,
-        })
-    }
-
-    #[test]
-    fn pfn_and_page_index_round_trip() -> Result {
-        let pool = small_pool()?;
-        let order = pool.block_order();
-        for (block, reserved) in pool.blocks().iter().enumerate() {
-            for offset in [0, 1, (1 << order) - 1] {
-                let index = (block << order) + offset;
-                assert_eq!(pool.pfn(index), Some(reserved.pfn() + offset));
-                let page = pool.page(index).ok_or(EINVAL)?;
-                assert_eq!(pool.index_of(page), Some(index));
-            }
-        }
-        assert!(pool.pfn(pool.core().geometry().total_pages()).is_none());
-        Ok(())
-    }
-
-    #[test]
-    fn foreign_page_is_not_the_pools() -> Result {
-        let pool = small_pool()?;
-        let page = kernel::page::Page::alloc_page(GFP_KERNEL)?;
-        assert_eq!(pool.index_of(page.as_ptr()), None);
-        assert_eq!(pool.free_page(current_cpu(), page.as_ptr(), 0), Err(EINVAL));
-        assert_eq!(pool.core().total_cpu_stats().free_errors_total(), 1);
-        Ok(())
-    }
-
-    #[test]
-    fn caches_do_not_share_cache_lines() -> Result {
-        let pool = small_pool()?;
-        let caches = pool.core().platform().caches();
-        assert_eq!(caches.len(), kernel::cpu::nr_cpu_ids() as usize);
-        for cache in caches {
-            let addr = core::ptr::from_ref::<crate::platform::Locked<_>>(cache).addr();
-            assert_eq!(addr % 64, 0);
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn every_order_allocates_frees_and_verifies() -> Result {
-        let pool = small_pool()?;
-        let cpu = current_cpu();
-        for order in 0..=pool.block_order() {
-            let index = pool.alloc(cpu, order)?;
-            assert_eq!(index % (1 << order), 0);
-            assert_eq!(pool.core().outstanding_pages(), 1 << order);
-            if order > 0 {
-                assert_eq!(pool.free(cpu, index, order - 1), Err(EINVAL));
-            }
-            pool.free(cpu, index, order)?;
-            assert_eq!(pool.free(cpu, index, order), Err(EINVAL));
-        }
-        assert!(pool.core().verify().is_ok());
-        Ok(())
-    }
-
-    #[test]
-    fn exhaustion_is_enomem_and_recoverable() -> Result {
-        let pool = small_pool()?;
-        let cpu = current_cpu();
-        let order = pool.block_order();
-        let mut held = KVec::new();
-        while let Ok(index) = pool.alloc(cpu, order) {
-            held.push(index, GFP_KERNEL)?;
-        }
-        assert_eq!(held.len(), pool.blocks().len());
-        assert_eq!(pool.alloc(cpu, 0), Err(ENOMEM));
-        for index in held {
-            pool.free(cpu, index, order)?;
-        }
-        assert!(pool.core().verify().is_ok());
-        Ok(())
     }
 }

@@ -187,6 +187,11 @@ impl Pageblock {
         Err(err)
     }
 
+    /// The first page's `struct page`.
+    pub(crate) fn first_page(&self) -> *mut bindings::page {
+        self.first.as_ptr()
+    }
+
     /// The pfn of the first page.
     pub(crate) fn pfn(&self) -> usize {
         glue::page_to_pfn(self.first.as_ptr())
@@ -223,9 +228,10 @@ impl Drop for Pageblock {
             },
             Source::Pages => {
                 for i in 0..nr_pages {
-                    // SAFETY: `pfn + i` lies in the block we hold, so its `struct page` exists
-                    // and, after `split_page()`, is an order-0 page with refcount 1.
-                    unsafe { bindings::__free_pages(glue::pfn_to_page(pfn + i), 0) };
+                    // SAFETY: Page `i` lies in the block we hold (its `struct page`s are
+                    // contiguous: a naturally aligned block within one memory section) and,
+                    // after `split_page()`, is an order-0 page with refcount 1.
+                    unsafe { bindings::__free_pages(self.first.as_ptr().add(i), 0) };
                 }
             }
         }

@@ -2,18 +2,29 @@
 /*
  * pcpbuddy: in-kernel API of the pcpbuddy page pool module.
  *
- * The functions are implemented in Rust (rust/api.rs) and exported with
- * EXPORT_SYMBOL_GPL from rust/pcpbuddy_glue.c. Rust modules call the same
- * functions through `extern "C"`. See Documentation/api.md.
+ * The entry points live in rust/pcpbuddy_glue.c (the CPU-local section) and
+ * rust/api.rs (what they do). Rust modules call the same functions through
+ * `extern "C"`. See Documentation/api.md.
  *
- * Context: process context, atomic or not: nothing here sleeps. Not from hard
- * or soft interrupt context (refused: NULL, 0 or -EINVAL, reported once).
+ * Context: every context but NMI: process context (atomic or not), with
+ * interrupts or bottom halves disabled, soft and hard interrupt context. The
+ * pool never sleeps and never reclaims (GFP_ATOMIC semantics, whatever @gfp
+ * says). From NMI every call is refused (NULL, 0 or -EINVAL) and counted.
  *
- * Pages come from the pool reserved at load; each has refcount 1 and is used
- * like a page from alloc_pages() without __GFP_COMP (page_address() works).
- * Freeing a page that is not the pool's, with another order than it was
- * allocated with, or twice, is refused with -EINVAL, counted in debugfs
- * "stats" and reported once per kind; the pool is never corrupted by it.
+ * Pages come from the pool reserved at load. A page (or the head of a higher
+ * order run, or a folio) is handed out with a reference count of 2: the
+ * user's and the pool's. get_page()/put_page() pairs by the user, or by code it
+ * lends the page to, work as usual; but the pages must go back with
+ * pcpbuddy_free_pages()/pcpbuddy_free_folio(), never with put_page(),
+ * __free_pages() or folio_put(). A stray put of the user's reference is
+ * harmless (the pool's reference keeps the memory out of the kernel's
+ * allocator, and the next pcpbuddy free still works); freeing while someone
+ * else still holds a reference is refused with -EBUSY.
+ *
+ * Misuse (a page that is not the pool's, another order than allocated, a
+ * folio freed as pages or the reverse, a tail page, a double free) is refused
+ * with -EINVAL, counted in debugfs "stats" and reported once per kind; the
+ * pool is never corrupted by it.
  */
 #ifndef _LINUX_PCPBUDDY_H
 #define _LINUX_PCPBUDDY_H
@@ -21,12 +32,18 @@
 #include <linux/gfp_types.h>
 #include <uapi/linux/pcpbuddy.h>
 
+struct folio;
 struct page;
 
 /**
  * pcpbuddy_alloc_pages() - allocate 2^@order contiguous pages from the pool
- * @gfp: only __GFP_ZERO is honoured (zero the pages); the pool never reclaims
+ * @gfp: __GFP_ZERO zeroes the pages; a caller that may block (__GFP_DIRECT_RECLAIM,
+ *       e.g. GFP_KERNEL) lets the pool ask other CPUs to return what they cache
+ *       before it fails
  * @order: 0..pageblock_order
+ *
+ * The pages are not a compound page (like alloc_pages() without __GFP_COMP);
+ * page_address() works.
  *
  * Return: the first page, or NULL if the pool is exhausted or @order is too big.
  */
@@ -40,9 +57,32 @@ struct page *pcpbuddy_alloc_pages(gfp_t gfp, unsigned int order);
  * Any CPU may free any page: a page whose block another CPU owns goes back to
  * that CPU without taking its lock.
  *
- * Return: 0, or -EINVAL for misuse (nothing is changed).
+ * Return: 0; -EINVAL for misuse, -EBUSY if the page still has references
+ * besides the user's (nothing is changed either way).
  */
 int pcpbuddy_free_pages(struct page *page, unsigned int order);
+
+/**
+ * pcpbuddy_alloc_folio() - allocate a folio of 2^@order pages from the pool
+ * @gfp: as for pcpbuddy_alloc_pages()
+ * @order: 0..pageblock_order
+ *
+ * A real compound page, as folio_alloc() gives: folio_order(), folio_size(),
+ * folio_address() and every tail's compound head are set. A folio of the
+ * pageblock order stays compound while the pool caches it, so allocating it
+ * again does not touch its tail pages.
+ *
+ * Return: the folio, or NULL.
+ */
+struct folio *pcpbuddy_alloc_folio(gfp_t gfp, unsigned int order);
+
+/**
+ * pcpbuddy_free_folio() - give back a folio from pcpbuddy_alloc_folio()
+ * @folio: the folio
+ *
+ * Return: as pcpbuddy_free_pages().
+ */
+int pcpbuddy_free_folio(struct folio *folio);
 
 /**
  * pcpbuddy_alloc_pages_bulk() - allocate @nr runs of 2^@order pages
@@ -60,7 +100,7 @@ unsigned long pcpbuddy_alloc_pages_bulk(gfp_t gfp, unsigned int order, unsigned 
 /**
  * pcpbuddy_free_pages_bulk() - free @nr runs of 2^@order pages
  *
- * Return: 0, or -EINVAL if any entry was refused (the others are freed).
+ * Return: 0, or the error of a refused entry (the others are freed).
  */
 int pcpbuddy_free_pages_bulk(struct page **pages, unsigned long nr, unsigned int order);
 
@@ -68,7 +108,9 @@ int pcpbuddy_free_pages_bulk(struct page **pages, unsigned long nr, unsigned int
  * pcpbuddy_get_info() - describe the loaded pool
  * @info: filled in on success
  *
- * Context: any context.
+ * Context: any context but NMI; takes no lock. The counters it sums (such as
+ * outstanding_pages) are read CPU by CPU while other CPUs run, so under
+ * traffic they are approximate, never negative.
  * Return: 0, or -EINVAL if @info is NULL.
  */
 int pcpbuddy_get_info(struct pcpbuddy_info *info);

@@ -60,3 +60,13 @@ verify_clean() {
 	cat "$DEBUGFS/verify"
 	[ "$(grep -c ': ok$' "$DEBUGFS/verify")" = 2 ]
 }
+
+# log_mark: writes a unique marker into the kernel log and prints it; log_since MARK prints the
+# kernel log from that marker on. (Tests never clear the log: the whole run's log is checked.)
+log_mark() {
+	local mark="pcpbuddy-selftest-mark-$$-$RANDOM"
+	echo "$mark" >/dev/kmsg
+	echo "$mark"
+}
+log_since() { dmesg | sed -n "/$1/,\$p"; }
+export -f log_since

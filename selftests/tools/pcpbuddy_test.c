@@ -13,7 +13,7 @@
  *   exhaust CPU ORDER     allocate on CPU until ENOMEM; print "allocated N"; free all
  *   warm CPU N            allocate N order-0 pages on CPU and free them there (fills its cache)
  *   remote ACPU FCPU N    allocate N order-0 pages on ACPU, free them on FCPU
- *   fragment CPU          leave one page allocated in a block, drain CPU, free it, allocate again
+ *   fragment CPU          leave two pages allocated in a block, drain CPU, free one, allocate again
  *   hold N                allocate N order-0 pages, print "held", sleep until killed
  *   stress SECONDS        random orders, random CPUs (including remote frees) until time is up
  *   bench P B ORDER OPS ALLOC_MASK FREE_MASK BATCH
@@ -274,11 +274,13 @@ static int cmd_remote(int acpu, int fcpu, unsigned long n)
 static int cmd_fragment(int cpu)
 {
 	struct pcpbuddy_alloc a = alloc_or_die(0, cpu, 0);
+	struct pcpbuddy_alloc b = alloc_or_die(0, cpu, 0);
 
 	drain(cpu);	/* the block, partly used, becomes a fragment */
-	free_or_die(a.handle, cpu, 0, 0);
+	free_or_die(a.handle, cpu, 0, 0);	/* still partly used: b */
 	a = alloc_or_die(0, cpu, 0);	/* refill recovers the fragment first */
 	free_or_die(a.handle, cpu, 0, 0);
+	free_or_die(b.handle, cpu, 0, 0);
 	verify_or_die();
 	return 0;
 }
@@ -416,8 +418,8 @@ static int cmd_benchbad(void)
 {
 	struct pcpbuddy_bench b;
 
-	b = bench_req(6, 0, 0, 100, 1, 0, 0);
-	expect(bench(&b), -EINVAL, "pattern 6");
+	b = bench_req(PCPBUDDY_BENCH_NR_PATTERNS, 0, 0, 100, 1, 0, 0);
+	expect(bench(&b), -EINVAL, "pattern past the last");
 	b = bench_req(0, 4, 0, 100, 1, 0, 0);
 	expect(bench(&b), -EINVAL, "backend 4");
 	b = bench_req(0, 0, info.block_order + 1, 100, 1, 0, 0);

@@ -77,13 +77,15 @@ enum pcpbuddy_bench_pattern {
 	PCPBUDDY_BENCH_REMOTE	= 3,	/* alloc CPUs feed free CPUs through per-CPU rings */
 	PCPBUDDY_BENCH_EXIT	= 4,	/* one CPU frees a large set another CPU allocated */
 	PCPBUDDY_BENCH_CHURN	= 5,	/* random orders 0..order and lifetimes; fragmentation sampled */
+	PCPBUDDY_BENCH_FOLIO	= 6,	/* repeat with folios: pool folios vs folio_alloc()/folio_put() */
+	PCPBUDDY_BENCH_SOFTIRQ	= 7,	/* alloc in softirq, free in process context elsewhere, and back */
 	PCPBUDDY_BENCH_NR_PATTERNS
 };
 
 enum pcpbuddy_bench_backend {
-	PCPBUDDY_BACKEND_POOL		= 0,	/* the pool, ownership on */
-	PCPBUDDY_BACKEND_POOL_CLASSIC	= 1,	/* the pool, ownership off (classic per-CPU batching) */
-	PCPBUDDY_BACKEND_KERNEL		= 2,	/* alloc_pages() / __free_pages() */
+	PCPBUDDY_BACKEND_POOL		= 0,	/* the pool through its exported API, ownership on */
+	PCPBUDDY_BACKEND_POOL_CLASSIC	= 1,	/* the same, ownership off (classic per-CPU batching) */
+	PCPBUDDY_BACKEND_KERNEL		= 2,	/* alloc_pages() / __free_pages() (folio_alloc/put) */
 	PCPBUDDY_BACKEND_FLOOR		= 3,	/* a bare per-CPU array push/pop of page pointers */
 	PCPBUDDY_BENCH_NR_BACKENDS
 };
@@ -144,11 +146,13 @@ struct pcpbuddy_bench {
 	__u32 pattern;		/* enum pcpbuddy_bench_pattern */
 	__u32 backend;		/* enum pcpbuddy_bench_backend */
 	__u32 order;		/* run order; churn: the largest order */
-	__u32 batch;		/* bulk/rand/exit: runs per round per CPU; remote: ring size; 0 = default */
+	__u32 batch;		/* bulk/rand/exit/softirq: runs per round per CPU; remote: ring
+				 * size; 0 = default */
 	__u64 alloc_cpus;	/* CPUs (bits 0..63) that allocate */
-	__u64 free_cpus;	/* remote/exit/rand: CPUs that free; 0: remote = lowest alloc CPU,
-				 * exit = the next alloc CPU, rand = alloc_cpus */
-	__u64 ops;		/* allocations per allocating CPU */
+	__u64 free_cpus;	/* remote/exit/rand/softirq: CPUs that free; 0: remote and softirq
+				 * = lowest alloc CPU, exit = the next alloc CPU, rand = alloc_cpus */
+	__u64 ops;		/* allocations per allocating CPU (the last round of a round-based
+				 * pattern is cut to fit) */
 	__u32 seed;		/* rand/churn: random seed */
 	__u32 flags;		/* must be 0 */
 	/* out */

@@ -5,6 +5,8 @@
 //! The table covers the frames from the pool's lowest to its highest block: four bytes per
 //! 2 MiB of that span (for a pool spread over a 24 GiB node, 48 KiB).
 
+use core::ops::{Deref, DerefMut};
+
 use super::block::NIL;
 
 /// The map over storage the caller supplies (a `Vec<u32>`, a `KVVec<u32>`).
@@ -26,10 +28,10 @@ pub enum FrameTableError {
     Duplicate,
 }
 
-impl<S: AsRef<[u32]> + AsMut<[u32]>> FrameTable<S> {
+impl<S: DerefMut<Target = [u32]>> FrameTable<S> {
     /// A table for frames `base..base + slots.len()`, all unmapped.
     pub fn new(base: u64, mut slots: S) -> Self {
-        slots.as_mut().fill(NIL);
+        slots.fill(NIL);
         // INVARIANT: every slot is NIL.
         Self { base, slots }
     }
@@ -39,7 +41,7 @@ impl<S: AsRef<[u32]> + AsMut<[u32]>> FrameTable<S> {
         let index = frame.wrapping_sub(self.base);
         let slot = usize::try_from(index)
             .ok()
-            .and_then(|i| self.slots.as_mut().get_mut(i))
+            .and_then(|i| self.slots.get_mut(i))
             .ok_or(FrameTableError::OutOfSpan)?;
         if *slot != NIL {
             return Err(FrameTableError::Duplicate);
@@ -49,11 +51,11 @@ impl<S: AsRef<[u32]> + AsMut<[u32]>> FrameTable<S> {
     }
 }
 
-impl<S: AsRef<[u32]>> FrameTable<S> {
+impl<S: Deref<Target = [u32]>> FrameTable<S> {
     /// The block of `frame`, if it belongs to the pool.
     #[inline]
     pub fn lookup(&self, frame: u64) -> Option<u32> {
-        let slots = self.slots.as_ref();
+        let slots = &*self.slots;
         let index = usize::try_from(frame.wrapping_sub(self.base)).ok()?;
         let block = *slots.get(index)?;
         (block != NIL).then_some(block)
@@ -61,7 +63,7 @@ impl<S: AsRef<[u32]>> FrameTable<S> {
 
     /// Bytes of storage the table uses.
     pub fn bytes(&self) -> usize {
-        core::mem::size_of_val(self.slots.as_ref())
+        core::mem::size_of_val(&*self.slots)
     }
 }
 
