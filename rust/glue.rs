@@ -33,11 +33,6 @@ extern "C" {
     ) -> *mut bindings::task_struct;
     fn pcpbuddy_glue_kthread_stop(t: *mut bindings::task_struct) -> c_int;
     fn pcpbuddy_glue_cond_resched();
-    fn pcpbuddy_glue_run_on_cpu(
-        cpu: c_uint,
-        f: unsafe extern "C" fn(*mut c_void),
-        info: *mut c_void,
-    ) -> c_int;
     fn pcpbuddy_glue_uncompound(page: *mut bindings::page, order: c_uint);
     fn pcpbuddy_glue_folio_order(folio: *const bindings::folio) -> c_uint;
     fn pcpbuddy_glue_page_is_head(page: *const bindings::page) -> bool;
@@ -183,22 +178,6 @@ pub(crate) unsafe fn kthread_stop(t: NonNull<bindings::task_struct>) -> i32 {
 pub(crate) fn cond_resched() {
     // SAFETY: Called from process context; no preconditions.
     unsafe { pcpbuddy_glue_cond_resched() }
-}
-
-/// Runs `f(info)` on `cpu` in hard interrupt context (an IPI) and waits for it
-/// (`smp_call_function_single`). `Err(ENXIO)` if the CPU is offline.
-///
-/// # Safety
-///
-/// `info` must stay valid until this returns; the caller is in process context with
-/// interrupts enabled.
-pub(crate) unsafe fn run_on_cpu(
-    cpu: u32,
-    f: unsafe extern "C" fn(*mut c_void),
-    info: *mut c_void,
-) -> Result {
-    // SAFETY: By the caller's promises; the call waits, so `info` outlives its use.
-    kernel::error::to_result(unsafe { pcpbuddy_glue_run_on_cpu(cpu, f, info) })
 }
 
 /// Undoes the glue's `pcpbuddy_glue_prep_compound()`: plain pages with refcount 1 again (the

@@ -157,12 +157,6 @@ void pcpbuddy_glue_cond_resched(void)
 	cond_resched();
 }
 
-/* Runs @fn(@info) on @cpu in hard interrupt context (an IPI) and waits for it. */
-int pcpbuddy_glue_run_on_cpu(unsigned int cpu, void (*fn)(void *), void *info)
-{
-	return smp_call_function_single(cpu, fn, info, 1);
-}
-
 /* ------------------------------------------------------------------ compound pages */
 
 /*

@@ -29,7 +29,6 @@ bool pcpbuddy_glue_cpu_possible(unsigned int cpu);
 struct task_struct *pcpbuddy_glue_kthread_on_cpu(int (*fn)(void *), void *data, unsigned int cpu);
 int pcpbuddy_glue_kthread_stop(struct task_struct *t);
 void pcpbuddy_glue_cond_resched(void);
-int pcpbuddy_glue_run_on_cpu(unsigned int cpu, void (*fn)(void *), void *info);
 struct page *pcpbuddy_glue_cma_alloc(unsigned int order);
 bool pcpbuddy_glue_cma_release(struct page *page, unsigned int order);
 bool pcpbuddy_glue_cma_available(void);

@@ -75,6 +75,8 @@ pub(crate) struct Pool {
     /// Kinds of misuse already reported (one bit per `FreeError::index()`): each is reported
     /// once, and counted every time in `stats`.
     reported: AtomicU32,
+    /// The front is published to the C glue (the module's pool; not a KUnit test's).
+    published: bool,
     /// The reserved memory. Given back in `drop`, after the core is done with it.
     blocks: KVVec<Pageblock>,
 }
@@ -180,6 +182,7 @@ impl Pool {
                 frames,
                 front: Front::new(nr_cpus)?,
                 reported: AtomicU32::new(0),
+                published: false,
                 blocks,
             },
             GFP_KERNEL,
@@ -187,10 +190,11 @@ impl Pool {
     }
 
     /// Publishes `pool` as the module's pool, and its magazines to the API's entry points.
-    pub(crate) fn publish(pool: KBox<Self>) {
+    pub(crate) fn publish(mut pool: KBox<Self>) {
         // SAFETY: Every possible CPU's magazine is initialised (type invariant of `Front`), and
-        // the front lives until `withdraw` withdraws it before dropping the pool.
+        // the front lives until the pool's `drop` withdraws it.
         unsafe { glue::front_publish(pool.front.as_percpu()) };
+        pool.published = true;
         POOL.store(KBox::into_raw(pool), Release);
     }
 
@@ -498,11 +502,13 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // Bring every free page home, so that a block is wholly free exactly when none of its
         // pages is out: magazines first (each CPU its own), then the caches and fragments.
-        glue::cancel_flush_work();
-        glue::flush_all_magazines();
-        // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
-        // module uses the API), and the per-CPU memory outlives this call.
-        unsafe { glue::front_publish(core::ptr::null_mut()) };
+        if self.published {
+            glue::cancel_flush_work();
+            glue::flush_all_magazines();
+            // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
+            // module uses the API), and the per-CPU memory outlives this call.
+            unsafe { glue::front_publish(core::ptr::null_mut()) };
+        }
         for cpu in 0..self.core.nr_cpus() {
             self.core.drain_cpu(cpu);
         }
@@ -532,5 +538,168 @@ impl Drop for Pool {
                 withheld
             );
         }
+    }
+}
+
+#[kunit_tests(pcpbuddy_pool)]
+mod tests {
+    use super::*;
+    use crate::{pcpcore::platform::Platform, reserve::Source};
+
+    /// A private pool of 4 blocks from `alloc_pages`, separate from the module's (never
+    /// published: tests drive its core with magazines of their own).
+    fn small_pool() -> Result<KBox<Pool>> {
+        Pool::new(Config {
+            size_mb: 8,
+            source: SourcePolicy::Only(Source::Pages),
+            node: bindings::NUMA_NO_NODE,
+        })
+    }
+
+    #[test]
+    fn pfn_and_page_index_round_trip() -> Result {
+        let pool = small_pool()?;
+        let order = pool.block_order();
+        for (block, reserved) in pool.blocks().iter().enumerate() {
+            for offset in [0, 1, (1 << order) - 1] {
+                let index = (block << order) + offset;
+                assert_eq!(pool.pfn(index), Some(reserved.pfn() + offset));
+                let page = pool.page(index);
+                assert_eq!(glue::page_to_pfn(page), reserved.pfn() + offset);
+                assert_eq!(pool.index_of(page), Some(index));
+                // A pointer into the middle of a `struct page` is not a page.
+                let inside = (page as usize + 8) as *const bindings::page;
+                assert_eq!(pool.index_of(inside), None);
+            }
+        }
+        assert!(pool.pfn(pool.core().geometry().total_pages()).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn foreign_page_is_not_the_pools() -> Result {
+        let pool = small_pool()?;
+        let page = kernel::page::Page::alloc_page(GFP_KERNEL)?;
+        assert_eq!(pool.index_of(page.as_ptr()), None);
+        let mut mag = Magazine::new(current_cpu() as u32);
+        assert_eq!(pool.free_pages(&mut mag, page.as_ptr(), 0), Err(EINVAL));
+        assert_eq!(pool.core().total_cpu_stats().free_errors_total(), 1);
+        assert_eq!(pool.index_of(core::ptr::null()), None);
+        Ok(())
+    }
+
+    #[test]
+    fn metadata_does_not_share_cache_lines() -> Result {
+        let pool = small_pool()?;
+        let platform = pool.core().platform();
+        let caches = platform.caches();
+        assert_eq!(caches.len(), kernel::cpu::nr_cpu_ids() as usize);
+        for cache in caches {
+            let addr = core::ptr::from_ref::<crate::platform::Locked<_>>(cache).addr();
+            assert_eq!(addr % 64, 0);
+        }
+        for block in platform.blocks() {
+            assert_eq!(core::ptr::from_ref(block).addr() % 64, 0);
+        }
+        assert_eq!(platform.maps().as_ptr().addr() % 64, 0);
+        assert_eq!(platform.bitmaps().as_ptr().addr() % 64, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn every_order_allocates_frees_and_verifies() -> Result {
+        let pool = small_pool()?;
+        let mut mag = Magazine::new(current_cpu() as u32);
+        for order in 0..=pool.block_order() {
+            let (page, compound) = pool.alloc(&mut mag, order, false)?;
+            assert!(!compound);
+            let index = pool.index_of(page).ok_or(EINVAL)?;
+            assert_eq!(index % (1 << order), 0);
+            // SAFETY: `page` is ours.
+            assert_eq!(unsafe { page_count(page) }, 2);
+            assert_eq!(pool.core().outstanding_pages(), 1 << order);
+            if order > 0 {
+                assert_eq!(pool.free_pages(&mut mag, page, order - 1), Err(EINVAL));
+            }
+            pool.free_pages(&mut mag, page, order)?;
+            // SAFETY: As above.
+            assert_eq!(unsafe { page_count(page) }, 1);
+            assert_eq!(pool.free_pages(&mut mag, page, order), Err(EINVAL));
+        }
+        pool.core().flush_magazine(&mut mag);
+        assert!(pool.core().verify(&[&mag]).is_ok());
+        Ok(())
+    }
+
+    /// The glue's compound pages are what the kernel's folios are, and undoing them leaves
+    /// plain pages the pool can hand out again.
+    #[test]
+    fn folios_are_compound_and_undone() -> Result {
+        let pool = small_pool()?;
+        let mut mag = Magazine::new(current_cpu() as u32);
+        for order in [2, pool.block_order()] {
+            let (page, compound) = pool.alloc(&mut mag, order, true)?;
+            assert!(compound);
+            // SAFETY: The pages are ours and plain, as `alloc` promised.
+            unsafe { glue_prep(page, order) };
+            let folio = page.cast::<bindings::folio>();
+            // SAFETY: `page` heads the compound page just made.
+            assert!(unsafe { glue::page_is_head(page) });
+            // SAFETY: As above.
+            assert_eq!(unsafe { glue::folio_order(folio) }, order);
+            assert_eq!(pool.free_pages(&mut mag, page, order), Err(EINVAL));
+            assert_eq!(pool.prepare_free_folio(folio)?, order);
+            pool.free_folio(&mut mag, page, order)?;
+        }
+        // The block-order folio stayed compound in the pool; an order-0 allocation that must
+        // split its block undoes it first.
+        pool.core().flush_magazine(&mut mag);
+        let before = pool.core().total_cpu_stats().compound_undone;
+        let mut held = KVec::new();
+        while let Ok((page, _)) = pool.alloc(&mut mag, 0, false) {
+            // SAFETY: An order-0 page of the pool, ours.
+            assert!(!unsafe { glue::page_is_head(page) });
+            held.push(page, GFP_KERNEL)?;
+        }
+        assert_eq!(pool.core().total_cpu_stats().compound_undone, before + 1);
+        for page in held {
+            pool.free_pages(&mut mag, page, 0)?;
+        }
+        pool.core().flush_magazine(&mut mag);
+        assert!(pool.core().verify(&[&mag]).is_ok());
+        Ok(())
+    }
+
+    /// `pcpbuddy_glue_prep_compound()`, which the C entry points call themselves.
+    ///
+    /// # Safety
+    ///
+    /// As for the C function: the pool's plain pages, held by the caller.
+    unsafe fn glue_prep(page: *mut bindings::page, order: u32) {
+        extern "C" {
+            #[allow(improper_ctypes)]
+            fn pcpbuddy_glue_prep_compound(page: *mut bindings::page, order: c_uint);
+        }
+        // SAFETY: By the caller's promise.
+        unsafe { pcpbuddy_glue_prep_compound(page, order) }
+    }
+
+    #[test]
+    fn exhaustion_is_enomem_and_recoverable() -> Result {
+        let pool = small_pool()?;
+        let mut mag = Magazine::new(current_cpu() as u32);
+        let order = pool.block_order();
+        let mut held = KVec::new();
+        while let Ok((page, _)) = pool.alloc(&mut mag, order, false) {
+            held.push(page, GFP_KERNEL)?;
+        }
+        assert_eq!(held.len(), pool.blocks().len());
+        assert_eq!(pool.alloc(&mut mag, 0, false).err(), Some(ENOMEM));
+        for page in held {
+            pool.free_pages(&mut mag, page, order)?;
+        }
+        pool.core().flush_magazine(&mut mag);
+        assert!(pool.core().verify(&[&mag]).is_ok());
+        Ok(())
     }
 }
