@@ -24,6 +24,7 @@ mod pcpcore;
 mod platform;
 mod pool;
 mod reserve;
+mod table;
 mod uapi;
 
 use pool::{Config, Pool};

@@ -25,6 +25,7 @@ use crate::{
         remote::RemoteQueue,
         stats::CpuStats,
     },
+    table::Table,
 };
 use kernel::{bindings, new_spinlock_irq, prelude::*, sync::SpinLockIrq};
 
@@ -76,14 +77,14 @@ struct AlignedStats(CpuStats);
 /// of `2^order` pages, so the block's `struct page`s are contiguous), and `order` is the block
 /// order.
 pub(crate) struct KernelPlatform {
-    blocks: KVVec<BlockMeta>,
-    maps: KVVec<MapLine>,
-    bitmaps: KVVec<BitmapLine>,
+    blocks: Table<BlockMeta>,
+    maps: Table<MapLine>,
+    bitmaps: Table<BitmapLine>,
     global: Pin<KBox<Locked<GlobalPool>>>,
-    caches: KVVec<Pin<KBox<Locked<CpuCache>>>>,
-    remote_queues: KVVec<RemoteQueue>,
-    stats: KVVec<AlignedStats>,
-    first_page: KVVec<*mut bindings::page>,
+    caches: Table<Pin<KBox<Locked<CpuCache>>>>,
+    remote_queues: Table<RemoteQueue>,
+    stats: Table<AlignedStats>,
+    first_page: Table<*mut bindings::page>,
     order: u32,
 }
 
@@ -92,15 +93,6 @@ pub(crate) struct KernelPlatform {
 unsafe impl Send for KernelPlatform {}
 // SAFETY: As above; everything else is `Sync` on its own.
 unsafe impl Sync for KernelPlatform {}
-
-/// A `KVVec` of `n` elements made by `f`.
-fn filled<T>(n: usize, mut f: impl FnMut() -> Result<T>) -> Result<KVVec<T>> {
-    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        v.push(f()?, GFP_KERNEL)?;
-    }
-    Ok(v)
-}
 
 impl KernelPlatform {
     /// Storage for the blocks whose first pages are `first_page` (`2^block_order` pages each)
@@ -114,14 +106,14 @@ impl KernelPlatform {
         let geometry = Geometry::new(block_order, nr_blocks).ok_or(EINVAL)?;
         // INVARIANT: the caller gives the first pages of the blocks, in block order.
         Ok(Self {
-            blocks: filled(nr_blocks, || Ok(BlockMeta::new()))?,
-            maps: filled(geometry.map_lines(), || Ok(MapLine::new()))?,
-            bitmaps: filled(geometry.bitmap_lines(), || Ok(BitmapLine::new()))?,
+            blocks: Table::new(nr_blocks, || Ok(BlockMeta::new()))?,
+            maps: Table::new(geometry.map_lines(), || Ok(MapLine::new()))?,
+            bitmaps: Table::new(geometry.bitmap_lines(), || Ok(BitmapLine::new()))?,
             global: Locked::new_global(GlobalPool::new())?,
-            caches: filled(nr_cpus, || Locked::new_cache(CpuCache::new()))?,
-            remote_queues: filled(nr_cpus + 1, || Ok(RemoteQueue::new()))?,
-            stats: filled(nr_cpus, || Ok(AlignedStats(CpuStats::new())))?,
-            first_page,
+            caches: Table::new(nr_cpus, || Locked::new_cache(CpuCache::new()))?,
+            remote_queues: Table::new(nr_cpus + 1, || Ok(RemoteQueue::new()))?,
+            stats: Table::new(nr_cpus, || Ok(AlignedStats(CpuStats::new())))?,
+            first_page: Table::from(first_page),
             order: block_order,
         })
     }
@@ -142,30 +134,37 @@ impl Platform for KernelPlatform {
     type Global = Pin<KBox<Locked<GlobalPool>>>;
     type Cache = Pin<KBox<Locked<CpuCache>>>;
 
+    #[inline(always)]
     fn blocks(&self) -> &[BlockMeta] {
         &self.blocks
     }
 
+    #[inline(always)]
     fn maps(&self) -> &[MapLine] {
         &self.maps
     }
 
+    #[inline(always)]
     fn bitmaps(&self) -> &[BitmapLine] {
         &self.bitmaps
     }
 
+    #[inline(always)]
     fn global(&self) -> &Self::Global {
         &self.global
     }
 
+    #[inline(always)]
     fn caches(&self) -> &[Self::Cache] {
         &self.caches
     }
 
+    #[inline(always)]
     fn remote_queues(&self) -> &[RemoteQueue] {
         &self.remote_queues
     }
 
+    #[inline(always)]
     fn cpu_stats(&self, cpu: usize) -> &CpuStats {
         &self.stats[cpu].0
     }

@@ -34,14 +34,11 @@ use crate::{
     },
     platform::KernelPlatform,
     reserve::{Pageblock, SourcePolicy},
+    table::Table,
     uapi,
 };
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use kernel::{
-    bindings,
-    prelude::*,
-    sync::atomic::{Acquire, Atomic, Release},
-};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use kernel::{bindings, prelude::*};
 
 /// What the pool was asked for at load (module parameters, validated).
 #[derive(Clone, Copy, Debug)]
@@ -69,8 +66,8 @@ pub(crate) struct Pool {
     core: CorePool<KernelPlatform>,
     memmap_base: usize,
     page_shift: u32,
-    block_pfn: KVVec<usize>,
-    frames: FrameTable<KVVec<u32>>,
+    block_pfn: Table<usize>,
+    frames: FrameTable<Table<u32>>,
     front: Front,
     /// Kinds of misuse already reported (one bit per `FreeError::index()`): each is reported
     /// once, and counted every time in `stats`.
@@ -82,7 +79,10 @@ pub(crate) struct Pool {
 }
 
 /// The published pool, or null while the module is not (or no longer) live.
-static POOL: Atomic<*mut Pool> = Atomic::new(core::ptr::null_mut());
+///
+/// A `core` atomic rather than `kernel::sync::atomic::Atomic`: the latter goes through an
+/// out-of-line C helper on every access in 7.3, and every API call loads this.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The CPU the caller runs on. The caller may be migrated right after: use it for locality or
 /// reporting only.
@@ -96,9 +96,11 @@ pub(crate) fn current_cpu() -> usize {
 ///
 /// `page` is a valid `struct page` the caller holds.
 pub(crate) unsafe fn set_page_count(page: *mut bindings::page, count: i32) {
-    // SAFETY: `_refcount` is an `atomic_t` of a valid page (caller's promise).
-    let counter = unsafe { Atomic::<i32>::from_ptr(&raw mut (*page)._refcount.counter) };
-    counter.store(count, kernel::sync::atomic::Relaxed);
+    // SAFETY: `_refcount` is an `atomic_t` of a valid page (caller's promise), an aligned
+    // `int` that the kernel accesses only atomically. (A `core` atomic: `kernel`'s goes through
+    // an out-of-line helper, and this is on the fast path.)
+    let counter = unsafe { AtomicI32::from_ptr(&raw mut (*page)._refcount.counter) };
+    counter.store(count, Ordering::Relaxed);
 }
 
 /// A page's reference count (`page_ref_count()`).
@@ -107,10 +109,9 @@ pub(crate) unsafe fn set_page_count(page: *mut bindings::page, count: i32) {
 ///
 /// `page` is a valid `struct page`.
 pub(crate) unsafe fn page_count(page: *const bindings::page) -> i32 {
-    // SAFETY: `_refcount` is an `atomic_t` of a valid page (caller's promise); only read.
-    let counter =
-        unsafe { Atomic::<i32>::from_ptr((&raw const (*page)._refcount.counter).cast_mut()) };
-    counter.load(kernel::sync::atomic::Relaxed)
+    // SAFETY: As for `set_page_count`; only read.
+    let counter = unsafe { AtomicI32::from_ptr((&raw const (*page)._refcount.counter).cast_mut()) };
+    counter.load(Ordering::Relaxed)
 }
 
 impl Pool {
@@ -159,7 +160,7 @@ impl Pool {
         let highest = block_pfn.iter().max().copied().unwrap_or(0) >> order;
         let mut slots = KVVec::with_capacity(highest - lowest + 1, GFP_KERNEL)?;
         slots.resize(highest - lowest + 1, 0, GFP_KERNEL)?;
-        let mut frames = FrameTable::new(lowest as u64, slots);
+        let mut frames = FrameTable::new(lowest as u64, Table::from(slots));
         for (index, &pfn) in block_pfn.iter().enumerate() {
             frames
                 .insert((pfn >> order) as u64, index as u32)
@@ -178,7 +179,7 @@ impl Pool {
                 core,
                 memmap_base,
                 page_shift,
-                block_pfn,
+                block_pfn: Table::from(block_pfn),
                 frames,
                 front: Front::new(nr_cpus)?,
                 reported: AtomicU32::new(0),
@@ -195,7 +196,7 @@ impl Pool {
         // the front lives until the pool's `drop` withdraws it.
         unsafe { glue::front_publish(pool.front.as_percpu()) };
         pool.published = true;
-        POOL.store(KBox::into_raw(pool), Release);
+        POOL.store(KBox::into_raw(pool), Ordering::Release);
     }
 
     /// Withdraws and drops the published pool.
@@ -205,7 +206,7 @@ impl Pool {
     /// No interface that reaches the pool through [`Pool::get`] may be registered any more, and
     /// no reference obtained from it may still be live.
     pub(crate) unsafe fn withdraw() {
-        let pool = POOL.xchg(core::ptr::null_mut(), Acquire);
+        let pool = POOL.swap(core::ptr::null_mut(), Ordering::Acquire);
         if !pool.is_null() {
             // SAFETY: `pool` came from `KBox::into_raw` in `publish`, and by the caller's promise
             // nothing refers to it any more.
@@ -216,7 +217,7 @@ impl Pool {
     /// The published pool, if the module is live.
     #[inline]
     pub(crate) fn get() -> Option<&'static Self> {
-        let pool = POOL.load(Acquire);
+        let pool = POOL.load(Ordering::Acquire);
         // SAFETY: A non-null `POOL` points to the pool published by `publish`, which stays
         // valid until `withdraw`; `withdraw` runs only after every interface that calls `get`
         // is unregistered, so no caller can hold the reference past it.
@@ -282,7 +283,7 @@ impl Pool {
     }
 
     /// The `struct page` of page `index` (which must be in the pool).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn page(&self, index: PageIndex) -> *mut bindings::page {
         let mask = (1usize << self.pageblock_order) - 1;
         let pfn = self.block_pfn[index >> self.pageblock_order] + (index & mask);
@@ -298,7 +299,7 @@ impl Pool {
 
     /// The pool index of `page`, or `None` if it is not a `struct page` of the pool's memory.
     /// Arithmetic only: `page` is not dereferenced.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn index_of(&self, page: *const bindings::page) -> Option<PageIndex> {
         let offset = (page as usize).wrapping_sub(self.memmap_base);
         if offset & ((1 << self.page_shift) - 1) != 0 {
@@ -311,7 +312,7 @@ impl Pool {
     }
 
     /// Allocates through `mag`: the first page and whether the caller must make it compound.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(
         &self,
         mag: &mut Magazine,
@@ -328,24 +329,28 @@ impl Pool {
         Ok((page, allocation.make_compound))
     }
 
-    /// Frees plain pages through `mag`: checks that the page is the pool's and allocated with
-    /// this order, then that nobody else holds a reference, then gives the pool's reference
-    /// back and commits.
-    #[inline]
+    /// Frees plain pages through `mag`: the core checks that the page is allocated with this
+    /// order, then (just before it commits) that nobody else holds a reference, and gives the
+    /// pool's reference back.
+    #[inline(always)]
     pub(crate) fn free_pages(
         &self,
         mag: &mut Magazine,
         page: *mut bindings::page,
         order: u32,
     ) -> Result {
-        let cpu = mag.cpu();
-        let index = self.checked_index(cpu, page, order, false)?;
-        // SAFETY: `page` is a `struct page` of the pool's memory (`checked_index`).
-        self.check_references(cpu, page, order, unsafe { page_count(page) })?;
-        // SAFETY: As above; the unit is allocated, so the page is the user's to give back.
-        unsafe { set_page_count(page, 1) };
+        let Some(index) = self.index_of(page) else {
+            return Err(self.refuse(mag.cpu(), FreeError::OutOfPool, page, order));
+        };
         self.core
-            .free(mag, index, order, false)
+            .free_with(mag, index, order, false, || {
+                // SAFETY: `page` is a `struct page` of the pool's memory, allocated with this
+                // order (the core checked), so the user gives it back to us.
+                Self::check_references(unsafe { page_count(page) })?;
+                // SAFETY: As above.
+                unsafe { set_page_count(page, 1) };
+                Ok(())
+            })
             .map_err(|e| self.misuse(e, page, order))
     }
 
@@ -385,7 +390,9 @@ impl Pool {
             return Err(self.refuse(cpu, e, page, order));
         }
         // SAFETY: As above.
-        self.check_references(cpu, page, order, unsafe { page_count(page) })?;
+        if let Err(e) = Self::check_references(unsafe { page_count(page) }) {
+            return Err(self.refuse(cpu, e, page, order));
+        }
         if order > 0 && order < self.pageblock_order {
             // SAFETY: The pool handed this folio out as a compound page of `order` and the
             // caller gives it back: nobody else uses its `struct page`s.
@@ -396,43 +403,20 @@ impl Pool {
         Ok(order)
     }
 
-    /// The index of a page the caller wants to free, or the misuse error (counted, reported).
-    #[inline]
-    fn checked_index(
-        &self,
-        cpu: usize,
-        page: *mut bindings::page,
-        order: u32,
-        folio: bool,
-    ) -> Result<PageIndex> {
-        let index = self
-            .index_of(page)
-            .ok_or_else(|| self.refuse(cpu, FreeError::OutOfPool, page, order))?;
-        self.core
-            .check_free(index, order, folio)
-            .map_err(|e| self.refuse(cpu, e, page, order))?;
-        Ok(index)
-    }
-
     /// Refuses a free whose page has other references than the user's and the pool's (busy),
     /// or none at all (released to the kernel by a put too many: the memory is the kernel's
     /// now, so the unit stays allocated forever and its block is never given back).
     #[inline]
-    fn check_references(
-        &self,
-        cpu: usize,
-        page: *mut bindings::page,
-        order: u32,
-        count: i32,
-    ) -> Result {
+    fn check_references(count: i32) -> core::result::Result<(), FreeError> {
         match count {
             1 | 2 => Ok(()),
-            c if c > 2 => Err(self.refuse_as(cpu, FreeError::Busy, page, order, EBUSY)),
-            _ => Err(self.refuse(cpu, FreeError::Released, page, order)),
+            c if c > 2 => Err(FreeError::Busy),
+            _ => Err(FreeError::Released),
         }
     }
 
-    /// Counts and reports a refused free; its errno.
+    /// Counts and reports a free refused before it reached the core; its errno.
+    #[cold]
     fn refuse(
         &self,
         cpu: usize,
@@ -440,26 +424,15 @@ impl Pool {
         page: *const bindings::page,
         order: u32,
     ) -> Error {
-        self.refuse_as(cpu, error, page, order, EINVAL)
-    }
-
-    fn refuse_as(
-        &self,
-        cpu: usize,
-        error: FreeError,
-        page: *const bindings::page,
-        order: u32,
-        errno: Error,
-    ) -> Error {
         self.core.count_free_error(cpu, error);
-        self.misuse(error, page, order);
-        errno
+        self.misuse(error, page, order)
     }
 
-    /// Reports the first misuse of each kind in the kernel log (the core counted it).
+    /// Reports the first misuse of each kind in the kernel log (the core counted it); its errno.
+    #[cold]
     fn misuse(&self, error: FreeError, page: *const bindings::page, order: u32) -> Error {
         let bit = 1 << error.index();
-        if self.reported.fetch_or(bit, Relaxed) & bit == 0 {
+        if self.reported.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
             pr_err!(
                 "bad free ({}) of page {:p} order {}; counted in debugfs stats, reported once\n",
                 error.name(),

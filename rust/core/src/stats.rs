@@ -129,8 +129,8 @@ counters! {
         allocs,
         /// Pages handed out by successful allocations.
         alloc_pages,
-        /// Allocations served from the magazine without a lock.
-        allocs_fast,
+        /// Allocations that took the slow path (the rest came from the magazine, no lock).
+        allocs_slow,
         /// Pages returned by successful frees.
         freed_pages,
         /// Frees into this CPU's magazine without a lock (a block it owns, or a shared one).

@@ -20,17 +20,21 @@ pub enum Pattern {
     Remote,
     Exit,
     Churn,
+    Folio,
+    Softirq,
 }
 
 impl Pattern {
     /// Every pattern, in the ABI's order.
-    pub const ALL: [Pattern; 6] = [
+    pub const ALL: [Pattern; 8] = [
         Pattern::Repeat,
         Pattern::Bulk,
         Pattern::Rand,
         Pattern::Remote,
         Pattern::Exit,
         Pattern::Churn,
+        Pattern::Folio,
+        Pattern::Softirq,
     ];
 
     /// The value of `pcpbuddy_bench.pattern`.
@@ -47,6 +51,8 @@ impl Pattern {
             Pattern::Remote => "remote",
             Pattern::Exit => "exit",
             Pattern::Churn => "churn",
+            Pattern::Folio => "folio",
+            Pattern::Softirq => "softirq",
         }
     }
 
@@ -57,7 +63,7 @@ impl Pattern {
             .find(|p| p.name() == name)
             .ok_or_else(|| {
                 Error::new(format!(
-                    "unknown pattern '{name}' (repeat, bulk, rand, remote, exit, churn)"
+                    "unknown pattern '{name}' (repeat, bulk, rand, remote, exit, churn, folio, softirq)"
                 ))
             })
     }

@@ -438,6 +438,14 @@ pub fn pattern_sentence(p: Pattern) -> &'static str {
             "Random orders up to the run order with random lifetimes; the pool's fragmentation \
              is sampled."
         }
+        Pattern::Folio => {
+            "Each CPU allocates and frees the same folio in a loop: pool folios against \
+             folio_alloc() + folio_put()."
+        }
+        Pattern::Softirq => {
+            "Allocating CPUs allocate in soft interrupt context, freeing CPUs free in process \
+             context, and back (a NIC receive ring)."
+        }
     }
 }
 
@@ -920,10 +928,10 @@ mod tests {
         assert!(md.contains("## remote — order 0"));
         assert!(md.contains("* pool / kernel = "));
         assert!(md.contains("| global_locks |"));
-        // 11 (pattern, order) groups of 4 backends, in the summary table.
+        // 15 (pattern, order) groups of 4 backends, in the summary table.
         assert_eq!(md.matches("| repeat | 0 |").count(), 4);
         // The bars: one per main run, plus the background and the legend keys.
-        assert_eq!(get("ns_per_op.svg").matches("<rect").count(), 1 + 44 + 4);
+        assert_eq!(get("ns_per_op.svg").matches("<rect").count(), 1 + 60 + 4);
         assert_eq!(get("remote_cpus.svg").matches("<circle").count(), 12);
         assert!(get("block_map.svg").contains(">1</text>"));
     }

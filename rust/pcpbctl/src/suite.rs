@@ -33,11 +33,12 @@ pub fn suite_ops(order: u32, long: bool) -> u64 {
 }
 
 /// The runs of the suite, in order: every pattern at orders 0 and `block_order` (churn once, at
-/// `block_order`) on all online CPUs with every backend, then the remote sweep at order 0.
+/// `block_order`; folio at 2 and `block_order`) on all online CPUs with every backend, then the
+/// remote sweep at order 0.
 ///
-/// `remote` frees on the first online CPU and allocates on the others (with one CPU, that CPU
-/// does both); the other patterns allocate on all online CPUs and leave the freeing CPUs to the
-/// kernel's default for the pattern.
+/// `remote` and `softirq` free on the first online CPU and allocate on the others (with one
+/// CPU, that CPU does both); the other patterns allocate on all online CPUs and leave the
+/// freeing CPUs to the kernel's default for the pattern.
 pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params)> {
     let cpus: Vec<u32> = online.iter().copied().filter(|&c| c < 64).collect();
     let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| Params {
@@ -52,12 +53,14 @@ pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params
     };
     let mut plan = Vec::new();
     for pattern in Pattern::ALL {
-        let orders = if pattern == Pattern::Churn {
-            vec![block_order]
-        } else {
-            vec![0, block_order]
+        let orders = match pattern {
+            Pattern::Churn => vec![block_order],
+            // A small folio and one of the pageblock order (the one the pool keeps compound).
+            Pattern::Folio => vec![2, block_order],
+            _ => vec![0, block_order],
         };
-        let (alloc, free): (&[u32], &[u32]) = if pattern == Pattern::Remote && cpus.len() >= 2 {
+        let split = matches!(pattern, Pattern::Remote | Pattern::Softirq);
+        let (alloc, free): (&[u32], &[u32]) = if split && cpus.len() >= 2 {
             (&cpus[1..], &cpus[..1])
         } else {
             (&cpus, &[])
@@ -279,8 +282,12 @@ mod tests {
             .filter(|(s, _)| *s == Series::Main)
             .map(|(_, p)| p)
             .collect();
-        // 5 patterns at 2 orders, churn at 1, times 4 backends.
-        assert_eq!(main.len(), 11 * 4);
+        // 7 patterns at 2 orders, churn at 1, times 4 backends.
+        assert_eq!(main.len(), 15 * 4);
+        assert!(main
+            .iter()
+            .filter(|p| p.pattern == Pattern::Folio)
+            .all(|p| p.order == 2 || p.order == 9));
         assert!(main
             .iter()
             .filter(|p| p.pattern == Pattern::Churn)
@@ -304,7 +311,7 @@ mod tests {
         assert_eq!(suite_ops(0, true), 200_000);
         // One CPU: no sweep, remote on the single CPU.
         let single = super::plan(&[0], 9, false);
-        assert_eq!(single.len(), 44);
+        assert_eq!(single.len(), 60);
     }
 
     #[test]

@@ -40,6 +40,7 @@ const FLUSH_MAX: usize = 256;
 
 impl<Pl: Platform> Pool<Pl> {
     /// Notifies the holders of every block the outbox noted (step 3 of the remote free).
+    #[inline(never)]
     pub fn flush_outbox(&self, mag: &mut Magazine) {
         if mag.outbox.is_empty() {
             return;
@@ -63,6 +64,8 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// Magazine stack `k` is full (free slow path): returns its older half, then trims.
+    #[cold]
+    #[inline(never)]
     pub(super) fn flush_overflow(&self, mag: &mut Magazine, k: u32) {
         let cpu = mag.cpu();
         let stats = self.platform.cpu_stats(cpu);
@@ -166,6 +169,7 @@ impl<Pl: Platform> Pool<Pl> {
 
     /// A free of an order above the magazine's into a block this CPU owns, or a shared one:
     /// under the cache lock. Goes the remote way if the block changed hands meanwhile.
+    #[inline(never)]
     pub(super) fn free_large_local(
         &self,
         mag: &mut Magazine,

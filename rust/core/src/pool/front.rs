@@ -12,6 +12,7 @@ use super::super::block::BlockKind;
 use super::super::error::{AllocError, FreeError};
 use super::super::geometry::PageIndex;
 use super::super::magazine::Magazine;
+use super::super::sync::Ordering;
 use super::super::unit::{self, ALLOC, CACHED, PARKED};
 use super::{Allocation, Platform, Pool};
 
@@ -20,7 +21,7 @@ impl<Pl: Platform> Pool<Pl> {
     ///
     /// Correctness does not depend on the caller running on that CPU, only locality does; but
     /// `mag` must not be used by anyone else during the call.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(
         &self,
         mag: &mut Magazine,
@@ -31,10 +32,8 @@ impl<Pl: Platform> Pool<Pl> {
         if order <= self.mag_max {
             if let Some(page) = mag.pop(order) {
                 // The unit is CACHED by this magazine: we are its only writer.
-                let p = self.geo.block_order();
-                self.buddy(page >> p)
-                    .store(self.geo.offset_of(page), unit::unit(ALLOC, order, folio));
-                stats.allocs_fast.inc();
+                self.unit_byte(page)
+                    .store(unit::unit(ALLOC, order, folio), Ordering::Release);
                 stats.allocs.inc();
                 stats.alloc_pages.add(1 << order);
                 return Ok(Allocation {
@@ -45,6 +44,7 @@ impl<Pl: Platform> Pool<Pl> {
         }
         let result = self.alloc_slow(mag, stats, order, folio);
         if result.is_ok() {
+            stats.allocs_slow.inc();
             stats.allocs.inc();
             stats.alloc_pages.add(1 << order);
         }
@@ -63,10 +63,25 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
     ) -> Result<(), FreeError> {
+        self.free_with(mag, page, order, folio, || Ok(()))
+    }
+
+    /// [`Pool::free`], calling `before_commit` once the free is known to be valid and just
+    /// before it commits (the kernel glue checks and resets the page's reference count there);
+    /// an error from it refuses the free with nothing changed.
+    #[inline(always)]
+    pub fn free_with(
+        &self,
+        mag: &mut Magazine,
+        page: PageIndex,
+        order: u32,
+        folio: bool,
+        before_commit: impl FnOnce() -> Result<(), FreeError>,
+    ) -> Result<(), FreeError> {
         let Some(stats) = self.stats_of(mag.cpu()) else {
             return Err(FreeError::BadCpu);
         };
-        let result = self.free_inner(mag, page, order, folio);
+        let result = self.free_inner(mag, page, order, folio, before_commit);
         match result {
             Ok(()) => stats.freed_pages.add(1 << order),
             Err(error) => stats.free_errors[error.index()].inc(),
@@ -93,67 +108,81 @@ impl<Pl: Platform> Pool<Pl> {
         }
     }
 
-    #[inline]
+    /// Why freeing `(page, order, folio)` fails: the buddy's classification (slow path only).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, page: PageIndex, order: u32, folio: bool) -> FreeError {
+        self.check_free(page, order, folio)
+            .err()
+            .unwrap_or(FreeError::DoubleFree)
+    }
+
+    #[inline(always)]
     fn free_inner(
         &self,
         mag: &mut Magazine,
         page: PageIndex,
         order: u32,
         folio: bool,
+        before_commit: impl FnOnce() -> Result<(), FreeError>,
     ) -> Result<(), FreeError> {
-        if order > self.geo.block_order() {
+        let p = self.geo.block_order();
+        if order > p {
             return Err(FreeError::BadOrder);
         }
         let block = self.geo.block_of(page).ok_or(FreeError::OutOfPool)?;
-        let off = self.geo.offset_of(page);
-        let buddy = self.buddy(block);
+        // Blocks are aligned to their size, so a page index aligned to the order is an offset
+        // aligned to it.
+        if page & ((1 << order) - 1) != 0 {
+            return Err(FreeError::Misaligned);
+        }
+        let byte = self.unit_byte(page);
+        let expected = unit::unit(ALLOC, order, folio);
+        if byte.load(Ordering::Acquire) != expected {
+            return Err(self.refused(page, order, folio));
+        }
         let cpu = mag.cpu();
         // The state read here may be stale by the time we act, and that is fine: a unit this
         // magazine caches is its own whatever the block's state (magazine invariant), and a
         // parked unit is found by whoever holds the block when it absorbs.
-        match self.blocks()[block].kind() {
-            BlockKind::Owned(owner) if owner as usize != cpu => {
-                self.free_remote(mag, block, off, order, folio)
-            }
-            BlockKind::Fragment => self.free_remote(mag, block, off, order, folio),
-            BlockKind::Owned(_) | BlockKind::Shared if order <= self.mag_max => {
-                buddy.try_free(off, order, folio, CACHED)?;
-                if mag.is_full(order) {
-                    self.flush_overflow(mag, order);
-                }
-                mag.push(order, page);
-                self.platform.cpu_stats(cpu).frees_fast.inc();
-                Ok(())
-            }
+        let kind = self.blocks()[block].kind();
+        let to = match kind {
+            BlockKind::Owned(owner) if owner as usize != cpu => PARKED,
+            BlockKind::Fragment => PARKED,
+            BlockKind::Owned(_) | BlockKind::Shared if order <= self.mag_max => CACHED,
             BlockKind::Owned(_) | BlockKind::Shared => {
-                self.free_large_local(mag, block, off, order, folio)
+                before_commit()?;
+                return self.free_large_local(mag, block, self.geo.offset_of(page), order, folio);
             }
-            // No page of a wholly free block is allocated: say precisely what is wrong.
-            BlockKind::Free => Err(buddy
-                .check_free(off, order, folio)
-                .err()
-                .unwrap_or(FreeError::DoubleFree)),
+            // No page of a wholly free block is allocated.
+            BlockKind::Free => return Err(self.refused(page, order, folio)),
+        };
+        before_commit()?;
+        // The commit: of two racing frees of this unit, exactly one gets here. A freed unit
+        // keeps its compound state only if it is a whole block (never in a magazine).
+        let freed = unit::unit(to, order, folio && order == p);
+        if byte
+            .compare_exchange(expected, freed, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(self.refused(page, order, folio));
         }
-    }
-
-    /// A free into a block someone else holds: park the unit, note the block.
-    #[inline]
-    fn free_remote(
-        &self,
-        mag: &mut Magazine,
-        block: usize,
-        off: usize,
-        order: u32,
-        folio: bool,
-    ) -> Result<(), FreeError> {
-        let buddy = self.buddy(block);
-        buddy.try_free(off, order, folio, PARKED)?;
-        self.note_parked(mag, block, 1 << (off >> buddy.group_shift()));
-        self.platform.cpu_stats(mag.cpu()).frees_remote.inc();
+        if to == PARKED {
+            let group = 1 << (self.geo.offset_of(page) >> p.saturating_sub(6));
+            self.note_parked(mag, block, group);
+            self.platform.cpu_stats(cpu).frees_remote.inc();
+        } else {
+            if mag.is_full(order) {
+                self.flush_overflow(mag, order);
+            }
+            mag.push(order, page);
+            self.platform.cpu_stats(cpu).frees_fast.inc();
+        }
         Ok(())
     }
 
     /// Notes a parked unit in the outbox, notifying first if it is full.
+    #[inline]
     pub(super) fn note_parked(&self, mag: &mut Magazine, block: usize, group: u64) {
         if !mag.outbox.note(block, group) {
             self.flush_outbox(mag);

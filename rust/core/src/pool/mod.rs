@@ -52,6 +52,10 @@ pub struct Pool<Pl: Platform> {
     /// Largest order the magazines cache: `MAG_MAX_ORDER`, but below the block order (whole
     /// blocks, which may be folios that keep their compound state, never sit in a magazine).
     mag_max: u32,
+    /// Page index to its state byte in `maps()`: line `page >> map_shift`, byte
+    /// `page & map_mask` (the fast paths' one-load lookup, see [`Pool::unit_byte`]).
+    map_shift: u32,
+    map_mask: usize,
     policy: PolicyCell,
     global_stats: GlobalStats,
     /// Calls with a magazine of a CPU index out of range (no CPU to account them to).
@@ -87,6 +91,10 @@ impl<Pl: Platform> Pool<Pl> {
             platform,
             geo,
             mag_max: MAG_MAX_ORDER.min(block_order - 1),
+            // A block's map is `map_lines_per_block` whole lines: 64 pages a line from order 6
+            // up, one (partly used) line per block below.
+            map_shift: block_order.min(6),
+            map_mask: (1 << block_order.min(6)) - 1,
             policy: PolicyCell::new(Policy::default_for(block_order)),
             global_stats: GlobalStats::new(),
             bad_cpu: AtomicU64::new(0),
@@ -152,7 +160,14 @@ impl<Pl: Platform> Pool<Pl> {
         )
     }
 
+    /// The state byte of page `page` (which must be in the pool), without building a buddy view.
+    #[inline(always)]
+    pub(crate) fn unit_byte(&self, page: PageIndex) -> &super::sync::AtomicU8 {
+        &self.platform.maps()[page >> self.map_shift].0[page & self.map_mask]
+    }
+
     /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.
+    #[inline(always)]
     fn stats_of(&self, cpu: usize) -> Option<&CpuStats> {
         if cpu < self.nr_cpus() {
             Some(self.platform.cpu_stats(cpu))

@@ -51,6 +51,7 @@ fn refill_units(policy: &Policy, mag: &Magazine, k: u32) -> usize {
 }
 
 impl<Pl: Platform> Pool<Pl> {
+    #[inline(never)]
     pub(super) fn alloc_slow(
         &self,
         mag: &mut Magazine,
