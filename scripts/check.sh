@@ -75,6 +75,12 @@ else
 	fail "pcpbuddy_test build"
 	finish
 fi
+if gcc -O2 -Wall -Werror -I include/uapi -pthread -o selftests/tools/pcpbuddy_fuzz selftests/tools/pcpbuddy_fuzz.c; then
+	pass "pcpbuddy_fuzz builds against include/uapi"
+else
+	fail "pcpbuddy_fuzz build"
+	finish
+fi
 
 if (cd rust/pcpbctl && cargo build -j2 --release --quiet); then
 	pass "pcpbctl builds"
