@@ -44,4 +44,5 @@ bench:
 clean:
 	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
 		$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) clean; fi
-	rm -rf $(TOP)/rust/core/target $(TOP)/rust/pcpbctl/target $(TOP)/.vmtest $(TOP)/selftests/tools/pcpbuddy_test
+	rm -rf $(TOP)/rust/core/target $(TOP)/rust/pcpbctl/target $(TOP)/.vmtest $(TOP)/selftests/tools/pcpbuddy_test \
+		$(TOP)/selftests/tools/pcpbuddy_fuzz

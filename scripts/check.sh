@@ -75,6 +75,12 @@ else
 	fail "pcpbuddy_test build"
 	finish
 fi
+if gcc -O2 -Wall -Werror -I include/uapi -pthread -o selftests/tools/pcpbuddy_fuzz selftests/tools/pcpbuddy_fuzz.c; then
+	pass "pcpbuddy_fuzz builds against include/uapi"
+else
+	fail "pcpbuddy_fuzz build"
+	finish
+fi
 
 if (cd rust/pcpbctl && cargo build -j2 --release --quiet); then
 	pass "pcpbctl builds"
@@ -84,12 +90,19 @@ else
 fi
 
 # --- VM selftests -----------------------------------------------------------
+# The guest does not inherit this environment: pass the tests' settings on the command line.
+vm_env=()
+for var in FUZZ_LONG FUZZ_CALLS FUZZ_SEED FUZZ_ARGS TEST_TIMEOUT; do
+	[ -z "${!var:-}" ] || vm_env+=("$var=$(printf %q "${!var}")")
+done
+# The long fuzzer run (FUZZ_LONG=1: 2*10^7 calls) takes longer than the VM's default time limit.
+[ -z "${FUZZ_LONG:-}" ] || export VM_TIMEOUT=${VM_TIMEOUT:-3600}
 out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 vm_start=$(date +%s)
 for attempt in 1 2; do
 	vm_rc=0
-	scripts/vm.sh run "$out" "$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
+	scripts/vm.sh run "$out" "${vm_env[*]:+env ${vm_env[*]} }$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
 		>"$out/console.txt" 2>&1 || vm_rc=$?
 	[ ! -f "$out/booted" ] && [ $attempt = 1 ] || break
 	# The guest never reached the tests: QEMU itself can die at boot under multi-threaded

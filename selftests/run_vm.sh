@@ -11,14 +11,24 @@ set -u
 out=${1:?usage: run_vm.sh OUTDIR [TEST...]}
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+# The long fuzzer run (FUZZ_LONG=1, see test_fuzz.sh) needs more than the usual limit.
+if [ -n "${FUZZ_LONG:-}" ]; then
+	TEST_TIMEOUT=${TEST_TIMEOUT:-2700}
+else
+	TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+fi
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 echo booted >"$out/booted"
 uname -a >"$out/uname.txt"
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=($(ls "$here"/pcpbuddy/test_*.sh | xargs -n1 basename | sed 's/\.sh$//'))
+if [ ${#tests[@]} = 0 ]; then
+	tests=($(ls "$here"/pcpbuddy/test_*.sh | xargs -n1 basename | sed 's/\.sh$//'))
+	# The fuzzer is the test most likely to crash the guest on a module bug: it runs last, so
+	# that such a crash does not hide the other tests' results.
+	tests=($(printf '%s\n' "${tests[@]}" | grep -vx test_fuzz) test_fuzz)
+fi
 for t in "${tests[@]}"; do
 	echo "# running $t" >/dev/kmsg
 	timeout -k 10 "$TEST_TIMEOUT" bash "$here/pcpbuddy/$t.sh" >"$out/$t.ktap" 2>&1
