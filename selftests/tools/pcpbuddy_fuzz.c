@@ -561,6 +561,7 @@ static int bench_validity(const struct pcpbuddy_bench *b)
 		return -1;
 	switch (b->pattern) {
 	case PCPBUDDY_BENCH_REMOTE:
+	case PCPBUDDY_BENCH_SOFTIRQ:
 		if (b->free_cpus ? !(b->alloc_cpus & ~b->free_cpus)
 				 : __builtin_popcountll(b->alloc_cpus) < 2)
 			return -1;
@@ -568,6 +569,7 @@ static int bench_validity(const struct pcpbuddy_bench *b)
 	case PCPBUDDY_BENCH_REPEAT:
 	case PCPBUDDY_BENCH_BULK:
 	case PCPBUDDY_BENCH_CHURN:
+	case PCPBUDDY_BENCH_FOLIO:
 		if (b->free_cpus)
 			return -1;
 		break;
@@ -743,7 +745,7 @@ static struct pcpbuddy_bench bench_valid(struct ctx *c, uint64_t max_ops)
 	b.order = chance(c, 70) ? below(c, 3) : below(c, info.block_order + 1);
 	b.alloc_cpus = subset(c, online_mask);
 	b.seed = rnd(c);
-	if (b.pattern == PCPBUDDY_BENCH_REMOTE) {
+	if (b.pattern == PCPBUDDY_BENCH_REMOTE || b.pattern == PCPBUDDY_BENCH_SOFTIRQ) {
 		if (__builtin_popcountll(online_mask) < 2) {
 			b.pattern = PCPBUDDY_BENCH_REPEAT;
 		} else if (chance(c, 50)) {

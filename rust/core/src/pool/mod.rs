@@ -172,9 +172,17 @@ impl<Pl: Platform> Pool<Pl> {
         if cpu < self.nr_cpus() {
             Some(self.platform.cpu_stats(cpu))
         } else {
-            self.bad_cpu.fetch_add(1, Relaxed);
+            self.count_bad_cpu();
             None
         }
+    }
+
+    /// Counts a call with a magazine of a CPU out of range (any CPU: an atomic add, off the fast
+    /// path).
+    #[cold]
+    #[inline(never)]
+    fn count_bad_cpu(&self) {
+        self.bad_cpu.fetch_add(1, Relaxed);
     }
 
     /// Takes the global lock on behalf of `cpu`'s counters.
