@@ -96,7 +96,7 @@ fn parse_cpus(s: &str) -> Result<CpuList, String> {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// repeat, bulk, rand, remote, exit or churn.
+    /// repeat, bulk, rand, remote, exit, churn, folio or softirq.
     #[arg(value_parser = parse_pattern)]
     pattern: Pattern,
     /// Orders to run, one run set per order (churn: the largest order).
