@@ -6,11 +6,14 @@
 #   make            build pcpbuddy.ko (and the test modules) against $(KDIR)
 #   make kernel     install the toolchain and build the cached test kernel
 #   make check      host tests + VM tests (installs and builds what is missing)
+#   make check-debug  the VM tests on the debug kernel (KASAN, lockdep, UBSAN, ...)
+#   make kernel-debug  only build the debug test kernel
 #   make vm         a shell in the VM with the module built
 #   make bench      the benchmark suite in the VM: results/latest/report.md
 #   make clean      remove build products from the checkout (not the cache)
 #
 # KDIR=/path/to/kernel/build uses a kernel of your own (CONFIG_RUST=y).
+# PCPBUDDY_KERNEL=debug makes `make`, `make vm`, `make bench` use the debug kernel.
 
 SHELL := /bin/bash
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -19,7 +22,7 @@ export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 KDIR ?= $(shell $(TOP)/scripts/setup.sh kdir 2>/dev/null)
 
-.PHONY: all modules kernel check host-check vm-check vm bench clean setup
+.PHONY: all modules kernel kernel-debug check check-debug host-check vm-check vm bench clean setup
 
 all: modules
 
@@ -31,8 +34,15 @@ modules:
 kernel:
 	$(TOP)/scripts/setup.sh kernel
 
+kernel-debug:
+	PCPBUDDY_KERNEL=debug $(TOP)/scripts/setup.sh kernel
+
 check:
 	$(TOP)/scripts/check.sh
+
+# The host tests are the same on both kernels: `make check` runs them, this does not.
+check-debug:
+	PCPBUDDY_KERNEL=debug SKIP_HOST_TESTS=$${SKIP_HOST_TESTS-1} $(TOP)/scripts/check.sh
 
 vm: kernel
 	$(MAKE) modules KDIR="$$($(TOP)/scripts/setup.sh kdir)"

@@ -28,8 +28,27 @@ need() {
 		die "'$1' not found; install the '$2' package (or run scripts/setup.sh)"
 }
 
-# The directory of the kernel build for the current source, fragment and toolchain.
+# Which test kernel: "default" (scripts/kernel.config) or "debug" (kernel.config plus
+# scripts/kernel-debug.config: KASAN, lockdep, UBSAN, ...; `make check-debug`). vm.sh, check.sh
+# and bench.sh use the variant named here.
+PCPBUDDY_KERNEL=${PCPBUDDY_KERNEL:-default}
+case "$PCPBUDDY_KERNEL" in
+default|debug) ;;
+*) die "PCPBUDDY_KERNEL=$PCPBUDDY_KERNEL: expected default or debug" ;;
+esac
+
+# The config fragments of the current variant, in the order allnoconfig gets them.
+kernel_fragments() {
+	echo "$PCPBUDDY_TOP/scripts/kernel.config"
+	[ "$PCPBUDDY_KERNEL" = default ] || echo "$PCPBUDDY_TOP/scripts/kernel-$PCPBUDDY_KERNEL.config"
+}
+
+# The directory of the kernel build for the current source, fragments and toolchain.
 # Set KDIR to use a kernel build of your own instead (it must have CONFIG_RUST=y).
+# The default kernel's key is source + kernel.config + toolchain versions; a variant's key
+# also hashes its own fragment (after kernel.config), and its directory is named after it:
+#   build/<source>-<key>          the default kernel
+#   build/<source>-debug-<key>    the debug kernel
 kernel_build_dir() {
 	if [ -n "${KDIR:-}" ]; then
 		echo "$KDIR"
@@ -37,14 +56,15 @@ kernel_build_dir() {
 	fi
 	local key_file="$PCPBUDDY_CACHE/src/current"
 	[ -f "$key_file" ] || die "no kernel source yet: run scripts/setup.sh kernel"
-	local src key
+	local src key variant=
 	src=$(cat "$key_file")
 	key=$( {
 		echo "$src"
-		cat "$PCPBUDDY_TOP/scripts/kernel.config"
+		cat $(kernel_fragments)
 		rustc --version
 		bindgen --version 2>/dev/null
 		clang-$LLVM_VERSION --version | head -n1
 	} | sha256sum | cut -c1-16)
-	echo "$PCPBUDDY_CACHE/build/$(basename "$src")-$key"
+	[ "$PCPBUDDY_KERNEL" = default ] || variant=$PCPBUDDY_KERNEL-
+	echo "$PCPBUDDY_CACHE/build/$(basename "$src")-$variant$key"
 }
