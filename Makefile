@@ -26,9 +26,14 @@ KDIR ?= $(shell $(TOP)/scripts/setup.sh kdir 2>/dev/null)
 
 all: modules
 
+# The objects in the checkout belong to one kernel build (.kdir names it): switching between
+# the default and the debug kernel cleans them first.
 modules:
 	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || \
 		{ echo "no kernel build: run 'make kernel' first (or pass KDIR=)"; exit 1; }
+	@if [ "$$(cat $(TOP)/.kdir 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(MAKE) -s -C $(KDIR) M=$(TOP) LLVM=$(LLVM) clean >/dev/null 2>&1; \
+		echo "$(KDIR)" >$(TOP)/.kdir; fi
 	$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) modules
 
 kernel:
@@ -54,4 +59,4 @@ bench:
 clean:
 	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then \
 		$(MAKE) -C $(KDIR) M=$(TOP) LLVM=$(LLVM) clean; fi
-	rm -rf $(TOP)/rust/core/target $(TOP)/rust/pcpbctl/target $(TOP)/.vmtest $(TOP)/selftests/tools/pcpbuddy_test
+	rm -rf $(TOP)/rust/core/target $(TOP)/rust/pcpbctl/target $(TOP)/.vmtest $(TOP)/selftests/tools/pcpbuddy_test $(TOP)/.kdir

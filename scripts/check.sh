@@ -32,6 +32,8 @@ start=$(date +%s)
 "$PCPBUDDY_TOP/scripts/setup.sh" kernel || die "setup failed (see above)"
 KDIR=$(kernel_build_dir)
 export KDIR
+log "test kernel: $PCPBUDDY_KERNEL ($KDIR)"
+if [ "$PCPBUDDY_KERNEL" = debug ]; then TEST_TIMEOUT=${TEST_TIMEOUT:-900}; else TEST_TIMEOUT=${TEST_TIMEOUT:-300}; fi
 
 # --- host tests (the allocator core) ---------------------------------------
 if [ -x scripts/host-tests.sh ] && [ -z "${SKIP_HOST_TESTS:-}" ]; then
@@ -89,7 +91,7 @@ mkdir -p "$out"
 vm_start=$(date +%s)
 for attempt in 1 2; do
 	vm_rc=0
-	scripts/vm.sh run "$out" "$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
+	scripts/vm.sh run "$out" "TEST_TIMEOUT=$TEST_TIMEOUT $PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
 		>"$out/console.txt" 2>&1 || vm_rc=$?
 	[ ! -f "$out/booted" ] && [ $attempt = 1 ] || break
 	# The guest never reached the tests: QEMU itself can die at boot under multi-threaded
