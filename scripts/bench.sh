@@ -69,7 +69,7 @@ run_vm() {
 		tail -n 30 "$dir/suite.log" "$dir/console.txt" 2>/dev/null
 		die "the benchmark run in $dir failed"
 	}
-	if grep -E 'BUG:|WARNING:|Oops|RIP:|Kernel panic' "$dir/dmesg.txt"; then
+	if kernel_log_reports "$dir/dmesg.txt"; then
 		die "the guest's kernel log has errors (see $dir/dmesg.txt)"
 	fi
 }

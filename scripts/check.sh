@@ -3,11 +3,14 @@
 #
 # `make check`: install what is missing, build, run the host tests and the VM
 # selftests, and end with one line "N passed, N failed, N skipped". Exits
-# non-zero on any failure, on a VM that did not boot, and on a dmesg with
-# BUG/WARNING/Oops/RIP in it.
+# non-zero on any failure, on a VM that did not boot, on a kernel-checker report
+# anywhere in the run's kernel log (KERNEL_LOG_BAD in scripts/lib.sh: BUG/WARNING/Oops,
+# KASAN, lockdep, UBSAN, ...).
+# `make check-debug` is the same on the debug kernel (PCPBUDDY_KERNEL=debug, no host tests).
 #
 # Environment: CHECK_TESTS="test_load test_ioctl" runs only those VM tests;
-# SKIP_HOST_TESTS=1 skips the host (cargo) tests. See also scripts/vm.sh.
+# SKIP_HOST_TESTS=1 skips the host (cargo) tests; TEST_TIMEOUT: seconds per VM test (300;
+# 900 on the debug kernel). See also scripts/vm.sh.
 
 source "$(dirname "$0")/lib.sh"
 cd "$PCPBUDDY_TOP"
@@ -130,16 +133,22 @@ for ktap in "$out"/*.ktap; do
 	esac
 done
 
-# The guest's dmesg, or its console if it died before writing dmesg out.
-kernel_log="$out/dmesg.txt"
-[ -f "$kernel_log" ] || kernel_log="$out/console.txt"
-if [ -f "$kernel_log" ]; then
-	if grep -E 'BUG:|WARNING:|Oops|RIP:|Call Trace:|Kernel panic' "$kernel_log" >"$out/dmesg-bad.txt"; then
-		sed 's/^/#   /' "$out/dmesg-bad.txt"
-		fail "dmesg is clean of BUG/WARNING/Oops/RIP"
-	else
-		pass "dmesg is clean of BUG/WARNING/Oops/RIP"
-	fi
+# The kernel log of the whole run (kmsg.txt, streamed from boot on), and the console too if
+# the guest did not finish (what it printed last may not have reached kmsg.txt). Without a
+# stream (an old run_vm.sh), the log at the end.
+logs=()
+for f in kmsg.txt dmesg.txt; do
+	[ -s "$out/$f" ] && { logs+=("$out/$f"); break; }
+done
+[ -f "$out/finished" ] && [ ${#logs[@]} -gt 0 ] || logs+=("$out/console.txt")
+if kernel_log_reports "${logs[@]}" >"$out/kernel-log-bad.txt"; then
+	sed 's/^/#   /' "$out/kernel-log-bad.txt" | head -n 100
+	[ "$(wc -l <"$out/kernel-log-bad.txt")" -le 100 ] ||
+		echo "#   ... $(wc -l <"$out/kernel-log-bad.txt") lines in all: $out/kernel-log-bad.txt"
+	fail "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...; $(wc -l <"$out/kernel-log-bad.txt") lines above, log: ${logs[0]})"
+else
+	pass "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...)"
 fi
+
 log "make check took $(($(date +%s) - start)) s"
 finish

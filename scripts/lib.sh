@@ -68,3 +68,33 @@ kernel_build_dir() {
 	[ "$PCPBUDDY_KERNEL" = default ] || variant=$PCPBUDDY_KERNEL-
 	echo "$PCPBUDDY_CACHE/build/$(basename "$src")-$variant$key"
 }
+
+# What kernel checkers print: a kernel log line matching this (extended regex) is a failure
+# of `make check` (and `make bench`). Generic splats; KASAN ("BUG: KASAN: ..."); lockdep
+# (its reports are "WARNING: ..." headers; it also says when it turns itself off); RCU misuse
+# and stalls; UBSAN; sleeping in atomic context and smp_processor_id() in preemptible code
+# (both "BUG: ..."); Rust panics; the page allocator's and DEBUG_LIST's consistency checks;
+# lockup and hung-task detectors.
+# What the selftests provoke on purpose does not match: pcpbuddy's own "bad free (...)",
+# "reserved only ..." and "withholding ..." error lines, KUnit's KTAP output, the markers the
+# tests write to /dev/kmsg. KERNEL_LOG_IGNORE (extended regex) drops more lines if ever needed.
+KERNEL_LOG_BAD='BUG:|WARNING:|Oops|RIP:|Call Trace:|Kernel panic|kernel BUG at'
+KERNEL_LOG_BAD+='|possible recursive locking|inconsistent lock state|possible circular locking'
+KERNEL_LOG_BAD+='|possible irq lock inversion|suspicious RCU usage|Invalid wait context'
+KERNEL_LOG_BAD+='|debug_locks off|turning off the locking correctness validator|lockdep is turned off'
+KERNEL_LOG_BAD+='|UBSAN:|sleeping function called from invalid context|smp_processor_id\(\) in preemptible'
+KERNEL_LOG_BAD+='|panicked at|Bad page (state|map)|Bad rss-counter|list_(add|del) corruption'
+KERNEL_LOG_BAD+='|rcu_[a-z_]+ self-detected stall|rcu_[a-z_]+ detected (expedited )?stalls'
+KERNEL_LOG_BAD+='|soft lockup|hung task|blocked for more than [0-9]+ seconds'
+
+# kernel_log_reports FILE...: print the lines of these kernel logs (dmesg format) that
+# KERNEL_LOG_BAD matches, each prefixed with the selftest that was running when the kernel
+# printed it (run_vm.sh writes "# running <test>" to the log); true if there was any.
+kernel_log_reports() {
+	awk -v bad="$KERNEL_LOG_BAD" -v ignore="${KERNEL_LOG_IGNORE:-}" '
+		FNR == 1 { test = "boot" }
+		{ line = $0; sub(/^\[[ 0-9.]+\] /, "", line) }
+		line ~ /^# running test_/ { test = line; sub(/^# running /, "", test); next }
+		line ~ bad && !(ignore != "" && line ~ ignore) { print "[" test "] " $0; n++ }
+		END { exit n == 0 }' "$@"
+}

@@ -60,3 +60,20 @@ verify_clean() {
 	cat "$DEBUGFS/verify"
 	[ "$(grep -c ': ok$' "$DEBUGFS/verify")" = 2 ]
 }
+
+# The tests never clear the kernel log (no dmesg -C): `make check` scans the whole run's log.
+# To look at what was printed since a point, mark it:
+#   log_mark      write a unique marker line to the kernel log
+#   log_since     print the kernel log after the last log_mark (fails if the mark is gone)
+LOG_MARK_N=0
+log_mark() {
+	LOG_MARK_N=$((LOG_MARK_N + 1))
+	LOG_MARK="pcpbuddy selftest mark $$.$LOG_MARK_N"
+	echo "$LOG_MARK" >/dev/kmsg
+}
+log_since() {
+	[ -n "${LOG_MARK:-}" ] || { echo "log_since without log_mark" >&2; return 1; }
+	dmesg | awk -v m="$LOG_MARK" 'found { print; next } index($0, m) { found = 1 }
+		END { if (!found) print "log_since: mark \"" m "\" not in the kernel log" > "/dev/stderr"
+			exit !found }'
+}
