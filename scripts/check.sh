@@ -5,7 +5,7 @@
 # selftests, and end with one line "N passed, N failed, N skipped". Exits
 # non-zero on any failure, on a VM that did not boot, on a kernel-checker report
 # anywhere in the run's kernel log (KERNEL_LOG_BAD in scripts/lib.sh: BUG/WARNING/Oops,
-# KASAN, lockdep, UBSAN, ...).
+# KASAN, lockdep, UBSAN, ...) and on a failed KUnit case of the module at any of its loads.
 # `make check-debug` is the same on the debug kernel (PCPBUDDY_KERNEL=debug, no host tests).
 #
 # Environment: CHECK_TESTS="test_load test_ioctl" runs only those VM tests;
@@ -150,5 +150,23 @@ else
 	pass "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...)"
 fi
 
+# The module's KUnit suites run at every load (each test loads it, often several times);
+# test_kunit reads debugfs, which keeps only the last load: count every load's results here.
+if [ -s "$out/kmsg.txt" ]; then
+	kunit_log_results "$out/kmsg.txt" >"$out/kunit-log.txt"
+	loads=$(awk 'END { print $1 + 0 }' "$out/kunit-log.txt")
+	results=$(wc -l <"$out/kunit-log.txt")
+	if [ "$results" = 0 ]; then
+		fail "KUnit: no result of a pcpbuddy_* suite in the kernel log (did the suites run?)"
+	elif ! grep -q ' fail ' "$out/kunit-log.txt"; then
+		pass "KUnit: every pcpbuddy_* case passed at every load ($loads loads, $results results)"
+	else
+		while read -r load test suite _ case; do
+			fail "KUnit: $suite: $case failed at load $load of $loads (during $test)"
+		done < <(grep ' fail ' "$out/kunit-log.txt")
+	fi
+	skips=$(grep -c ' skip ' "$out/kunit-log.txt" || true)
+	[ "$skips" = 0 ] || echo "# KUnit: $skips skipped case results in $out/kunit-log.txt"
+fi
 log "make check took $(($(date +%s) - start)) s"
 finish

@@ -98,3 +98,38 @@ kernel_log_reports() {
 		line ~ bad && !(ignore != "" && line ~ ignore) { print "[" test "] " $0; n++ }
 		END { exit n == 0 }' "$@"
 }
+
+# kunit_log_results FILE: every result of the module's KUnit suites (pcpbuddy_*) in a kernel
+# log that holds the whole run, one line each: "LOAD TEST SUITE RESULT CASE", where LOAD
+# counts the module's loads (a suite seen again starts a new one), TEST is the selftest that
+# was running, RESULT is ok, skip or fail. A suite that failed without a failing case (its
+# init failed) gives "fail" with CASE "(suite)". The kernel's own suites (at boot) are not
+# pcpbuddy_* and are left out.
+kunit_log_results() {
+	awk '
+		BEGIN { load = 0; test = "boot" }
+		{ line = $0; sub(/^\[[ 0-9.]+\] /, "", line) }
+		line ~ /^# running test_/ { test = line; sub(/^# running /, "", test); next }
+		match(line, /^ *# Subtest: /) {
+			ind = RLENGTH - length("# Subtest: ")
+			if (suite != "" && ind > indent) next	# a parameterised case inside the suite
+			name = substr(line, RLENGTH + 1); sub(/[ \t]+$/, "", name)
+			if (name !~ /^pcpbuddy_/) { suite = ""; next }
+			if (name in seen || load == 0) { load++; delete seen }
+			seen[name] = 1; suite = name; indent = ind
+			failed_cases = 0
+			next
+		}
+		suite != "" && match(line, /^ *(not )?ok [0-9]+ /) {
+			ind = line; sub(/[^ ].*/, "", ind); ind = length(ind)
+			rest = substr(line, RLENGTH + 1); cname = rest; sub(/ .*/, "", cname)
+			res = (line ~ /^ *not ok /) ? "fail" : (rest ~ /# SKIP/ ? "skip" : "ok")
+			if (ind == indent) {
+				print load, test, suite, res, cname
+				if (res == "fail") failed_cases++
+			} else if (ind < indent) {
+				if (res == "fail" && failed_cases == 0) print load, test, suite, "fail", "(suite)"
+				suite = ""
+			}
+		}' "$1"
+}
