@@ -36,11 +36,23 @@ stat() { awk -v k="$1:" '$1 == k { print $2 }' "$DEBUGFS/stats"; }
 
 meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
+# shrink_slabs: kmem_cache_shrink() every slab cache (/sys/kernel/slab/*/shrink, SLUB with sysfs).
+shrink_slabs() {
+	local f
+	for f in /sys/kernel/slab/*/shrink; do
+		[ -w "$f" ] && echo 1 >"$f"
+	done
+	return 0
+}
+
 # free_kb COUNTER: free memory in kB, measured so that it can be compared before and after.
 #   MemFree: /proc/meminfo's MemFree after dropping clean caches (the page cache filled by
-#     reading test files over 9p would look like memory we took or leaked), plus the pages on
-#     the kernel's per-CPU free lists (/proc/zoneinfo "count:"), which MemFree does not count
-#     and where pages we give back land first.
+#     reading test files over 9p would look like memory we took or leaked) and shrinking every
+#     slab cache, plus the pages on the kernel's per-CPU free lists (/proc/zoneinfo "count:"),
+#     which MemFree does not count and where pages we give back land first. The shrink matters
+#     on the debug kernel: KASAN keeps freed slab objects in its quarantine (1-2 MiB of them
+#     after a module load and unload), and kmem_cache_shrink() empties a cache's share of the
+#     quarantine before it frees the cache's empty slabs; drop_caches alone does neither.
 #   CmaFree: the default CMA area's pages not held by any cma_alloc() user
 #     (/sys/kernel/mm/cma/<area>/available_pages): exact, whatever the per-CPU lists hold.
 free_kb() {
@@ -50,6 +62,7 @@ free_kb() {
 		return
 	fi
 	sync; echo 3 >/proc/sys/vm/drop_caches
+	shrink_slabs
 	kb=$(meminfo_kb "$1")
 	pcp_kb=$(awk '$1 == "count:" { n += $2 } END { print n * 4 }' /proc/zoneinfo)
 	echo $((kb + pcp_kb))
