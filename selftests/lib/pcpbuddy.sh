@@ -50,9 +50,10 @@ shrink_slabs() {
 #     reading test files over 9p would look like memory we took or leaked) and shrinking every
 #     slab cache, plus the pages on the kernel's per-CPU free lists (/proc/zoneinfo "count:"),
 #     which MemFree does not count and where pages we give back land first. The shrink matters
-#     on the debug kernel: KASAN keeps freed slab objects in its quarantine (1-2 MiB of them
-#     after a module load and unload), and kmem_cache_shrink() empties a cache's share of the
-#     quarantine before it frees the cache's empty slabs; drop_caches alone does neither.
+#     on the debug kernel: KASAN keeps freed slab objects in its quarantine (seen: ~70 MB in a
+#     3 GiB VM, moving by a MiB and more between two readings, enough to fail the leak check of
+#     test_consumer), and kmem_cache_shrink() empties a cache's share of the quarantine before
+#     it frees the cache's empty slabs; drop_caches alone does neither.
 #   CmaFree: the default CMA area's pages not held by any cma_alloc() user
 #     (/sys/kernel/mm/cma/<area>/available_pages): exact, whatever the per-CPU lists hold.
 free_kb() {
