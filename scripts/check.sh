@@ -142,12 +142,25 @@ for f in kmsg.txt dmesg.txt; do
 done
 [ -f "$out/finished" ] && [ ${#logs[@]} -gt 0 ] || logs+=("$out/console.txt")
 if kernel_log_reports "${logs[@]}" >"$out/kernel-log-bad.txt"; then
+	reports=1
 	sed 's/^/#   /' "$out/kernel-log-bad.txt" | head -n 100
 	[ "$(wc -l <"$out/kernel-log-bad.txt")" -le 100 ] ||
 		echo "#   ... $(wc -l <"$out/kernel-log-bad.txt") lines in all: $out/kernel-log-bad.txt"
 	fail "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...; $(wc -l <"$out/kernel-log-bad.txt") lines above, log: ${logs[0]})"
 else
+	reports=0
 	pass "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...)"
+fi
+# Lockdep (debug kernel) switches itself off after its first report, or on an internal limit:
+# what ran after that was not checked for locking.
+if [ -f "$out/lockdep_stats.txt" ]; then
+	if ! grep -Eq '^ *debug_locks: +0$' "$out/lockdep_stats.txt"; then
+		pass "lockdep stayed on for the whole run"
+	elif [ $reports = 1 ]; then
+		echo "# lockdep switched itself off (after the first report above): locking after it went unchecked"
+	else
+		fail "lockdep stayed on for the whole run (debug_locks: 0 without a report in the log)"
+	fi
 fi
 
 # The module's KUnit suites run at every load (each test loads it, often several times);

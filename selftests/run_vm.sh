@@ -41,4 +41,6 @@ for _ in $(seq 50); do
 done
 kill "$kmsg_pid"
 dmesg >"$out/dmesg.txt"
+# A lockdep kernel: whether lockdep was still on at the end (debug_locks: 1).
+[ ! -r /proc/lockdep_stats ] || cat /proc/lockdep_stats >"$out/lockdep_stats.txt"
 echo done >"$out/finished"
