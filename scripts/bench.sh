@@ -41,6 +41,9 @@ elif [ "${PCPBUDDY_KVM:-}" = 1 ] || [ "$(cat "$KDIR/.pcpbuddy-kvm" 2>/dev/null)"
 else
 	label="TCG wall-clock (software emulation: times are not hardware times)"
 fi
+# The debug kernel (KASAN, lockdep, ...) runs fine for a benchmark's correctness, but its times
+# say nothing about the allocators.
+[ "$PCPBUDDY_KERNEL" = default ] || label+=", $PCPBUDDY_KERNEL kernel: times are meaningless"
 
 stamp=$(date +%Y%m%d-%H%M%S)
 out="$PCPBUDDY_TOP/results/$stamp-$mode"
@@ -66,7 +69,7 @@ run_vm() {
 		tail -n 30 "$dir/suite.log" "$dir/console.txt" 2>/dev/null
 		die "the benchmark run in $dir failed"
 	}
-	if grep -E 'BUG:|WARNING:|Oops|RIP:|Kernel panic' "$dir/dmesg.txt"; then
+	if kernel_log_reports "$dir/dmesg.txt"; then
 		die "the guest's kernel log has errors (see $dir/dmesg.txt)"
 	fi
 }

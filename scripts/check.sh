@@ -3,11 +3,14 @@
 #
 # `make check`: install what is missing, build, run the host tests and the VM
 # selftests, and end with one line "N passed, N failed, N skipped". Exits
-# non-zero on any failure, on a VM that did not boot, and on a dmesg with
-# BUG/WARNING/Oops/RIP in it.
+# non-zero on any failure, on a VM that did not boot, on a kernel-checker report
+# anywhere in the run's kernel log (KERNEL_LOG_BAD in scripts/lib.sh: BUG/WARNING/Oops,
+# KASAN, lockdep, UBSAN, ...) and on a failed KUnit case of the module at any of its loads.
+# `make check-debug` is the same on the debug kernel (PCPBUDDY_KERNEL=debug, no host tests).
 #
 # Environment: CHECK_TESTS="test_load test_ioctl" runs only those VM tests;
-# SKIP_HOST_TESTS=1 skips the host (cargo) tests. See also scripts/vm.sh.
+# SKIP_HOST_TESTS=1 skips the host (cargo) tests; TEST_TIMEOUT: seconds per VM test (300;
+# 900 on the debug kernel). See also scripts/vm.sh.
 
 source "$(dirname "$0")/lib.sh"
 cd "$PCPBUDDY_TOP"
@@ -32,6 +35,8 @@ start=$(date +%s)
 "$PCPBUDDY_TOP/scripts/setup.sh" kernel || die "setup failed (see above)"
 KDIR=$(kernel_build_dir)
 export KDIR
+log "test kernel: $PCPBUDDY_KERNEL ($KDIR)"
+if [ "$PCPBUDDY_KERNEL" = debug ]; then TEST_TIMEOUT=${TEST_TIMEOUT:-900}; else TEST_TIMEOUT=${TEST_TIMEOUT:-300}; fi
 
 # --- host tests (the allocator core) ---------------------------------------
 if [ -x scripts/host-tests.sh ] && [ -z "${SKIP_HOST_TESTS:-}" ]; then
@@ -159,16 +164,53 @@ for ktap in "$out"/*.ktap; do
 	esac
 done
 
-# The guest's dmesg, or its console if it died before writing dmesg out.
-kernel_log="$out/dmesg.txt"
-[ -f "$kernel_log" ] || kernel_log="$out/console.txt"
-if [ -f "$kernel_log" ]; then
-	if grep -E 'BUG:|WARNING:|Oops|RIP:|Call Trace:|Kernel panic' "$kernel_log" >"$out/dmesg-bad.txt"; then
-		sed 's/^/#   /' "$out/dmesg-bad.txt"
-		fail "dmesg is clean of BUG/WARNING/Oops/RIP"
+# The kernel log of the whole run (kmsg.txt, streamed from boot on), and the console too if
+# the guest did not finish (what it printed last may not have reached kmsg.txt). Without a
+# stream (an old run_vm.sh), the log at the end.
+logs=()
+for f in kmsg.txt dmesg.txt; do
+	[ -s "$out/$f" ] && { logs+=("$out/$f"); break; }
+done
+[ -f "$out/finished" ] && [ ${#logs[@]} -gt 0 ] || logs+=("$out/console.txt")
+if kernel_log_reports "${logs[@]}" >"$out/kernel-log-bad.txt"; then
+	reports=1
+	sed 's/^/#   /' "$out/kernel-log-bad.txt" | head -n 100
+	[ "$(wc -l <"$out/kernel-log-bad.txt")" -le 100 ] ||
+		echo "#   ... $(wc -l <"$out/kernel-log-bad.txt") lines in all: $out/kernel-log-bad.txt"
+	fail "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...; $(wc -l <"$out/kernel-log-bad.txt") lines above, log: ${logs[0]})"
+else
+	reports=0
+	pass "kernel log has no checker reports (BUG/WARNING/KASAN/lockdep/UBSAN/...)"
+fi
+# Lockdep (debug kernel) switches itself off after its first report, or on an internal limit:
+# what ran after that was not checked for locking.
+if [ -f "$out/lockdep_stats.txt" ]; then
+	if ! grep -Eq '^ *debug_locks: +0$' "$out/lockdep_stats.txt"; then
+		pass "lockdep stayed on for the whole run"
+	elif [ $reports = 1 ]; then
+		echo "# lockdep switched itself off (after the first report above): locking after it went unchecked"
 	else
-		pass "dmesg is clean of BUG/WARNING/Oops/RIP"
+		fail "lockdep stayed on for the whole run (debug_locks: 0 without a report in the log)"
 	fi
+fi
+
+# The module's KUnit suites run at every load (each test loads it, often several times);
+# test_kunit reads debugfs, which keeps only the last load: count every load's results here.
+if [ -s "$out/kmsg.txt" ]; then
+	kunit_log_results "$out/kmsg.txt" >"$out/kunit-log.txt"
+	loads=$(awk 'END { print $1 + 0 }' "$out/kunit-log.txt")
+	results=$(wc -l <"$out/kunit-log.txt")
+	if [ "$results" = 0 ]; then
+		fail "KUnit: no result of a pcpbuddy_* suite in the kernel log (did the suites run?)"
+	elif ! grep -q ' fail ' "$out/kunit-log.txt"; then
+		pass "KUnit: every pcpbuddy_* case passed at every load ($loads loads, $results results)"
+	else
+		while read -r load test suite _ case; do
+			fail "KUnit: $suite: $case failed at load $load of $loads (during $test)"
+		done < <(grep ' fail ' "$out/kunit-log.txt")
+	fi
+	skips=$(grep -c ' skip ' "$out/kunit-log.txt" || true)
+	[ "$skips" = 0 ] || echo "# KUnit: $skips skipped case results in $out/kunit-log.txt"
 fi
 log "make check took $(($(date +%s) - start)) s"
 finish

@@ -8,10 +8,18 @@
 #   scripts/setup.sh kernel   all of the above, then the test kernel (cached)
 #   scripts/setup.sh kdir     print the kernel build directory (nothing else)
 #
+# `kernel` and `kdir` take the variant as a second argument or from PCPBUDDY_KERNEL:
+# default (scripts/kernel.config) or debug (plus scripts/kernel-debug.config).
+#
 # A step that is already done costs a few seconds. The kernel build is keyed by
-# source version + config fragment + toolchain versions, so a warm run never
+# source version + config fragment(s) + toolchain versions, so a warm run never
 # rebuilds it; KDIR=/path/to/build skips the kernel steps altogether.
 
+case "${2:-}" in
+"") ;;
+default|debug) export PCPBUDDY_KERNEL=$2 ;;
+*) echo "usage: $0 kernel|kdir [default|debug]" >&2; exit 1 ;;
+esac
 source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(
@@ -167,10 +175,15 @@ setup_kernel() {
 	[ -f "$build/.pcpbuddy-built" ] && return 0
 	jobs=$(nproc)
 	mkdir -p "$build"
-	log "building the test kernel in $build (11-13 minutes on 2 cores; log: $build/build.log)"
+	local t0 minutes="12-16"
+	t0=$(date +%s)
+	[ "$PCPBUDDY_KERNEL" = default ] || minutes="about 25"
+	log "building the $PCPBUDDY_KERNEL test kernel in $build ($minutes minutes on 2 cores; log: $build/build.log)"
+	# allnoconfig takes one KCONFIG_ALLCONFIG file: the variant's fragments, concatenated.
+	cat $(kernel_fragments) >"$build/pcpbuddy.config"
 	local kmake=(make -C "$src" O="$build" LLVM=-$LLVM_VERSION -j"$jobs")
 	{
-		"${kmake[@]}" KCONFIG_ALLCONFIG="$PCPBUDDY_TOP/scripts/kernel.config" allnoconfig &&
+		"${kmake[@]}" KCONFIG_ALLCONFIG="$build/pcpbuddy.config" allnoconfig &&
 			check_config "$build/.config" &&
 			"${kmake[@]}" bzImage modules &&
 			"${kmake[@]}" modules_prepare
@@ -178,14 +191,17 @@ setup_kernel() {
 		tail -n 60 "$build/build.log" >&2
 		die "kernel build failed (log: $build/build.log)"
 	}
+	echo $(($(date +%s) - t0)) >"$build/.pcpbuddy-build-seconds"
 	touch "$build/.pcpbuddy-built"
-	log "kernel ready: $build"
+	log "kernel ready in $(($(date +%s) - t0)) s: $build"
 }
 
-# Every value the fragment forces must have survived Kconfig's dependency
-# resolution; a silently dropped CONFIG_RUST would only show up much later.
+# Every value the fragments force must have survived Kconfig's dependency
+# resolution; a silently dropped CONFIG_RUST (or CONFIG_KASAN) would only show up much later.
+# A later fragment may override an earlier one: the last value given for a symbol counts.
 check_config() {
-	local bad=0 line sym
+	local bad=0 line sym frags
+	frags=$(kernel_fragments)
 	while read -r line; do
 		case "$line" in
 		CONFIG_*=*)
@@ -194,8 +210,13 @@ check_config() {
 			sym=${line#\# }; sym=${sym%% *}
 			grep -q "^$sym=" "$1" && { log "config: wanted $sym unset"; bad=1; } ;;
 		esac
-	done <"$PCPBUDDY_TOP/scripts/kernel.config"
-	[ $bad = 0 ] || { log "kernel config does not match scripts/kernel.config (see above)"; return 1; }
+	done < <(cat $frags | awk '
+		/^CONFIG_[A-Za-z0-9_]+=/ { sym = $0; sub(/=.*/, "", sym) }
+		/^# CONFIG_[A-Za-z0-9_]+ is not set/ { sym = $2 }
+		sym != "" { last[sym] = $0; if (!(sym in seen)) { seen[sym] = 1; order[n++] = sym } }
+		{ sym = "" }
+		END { for (i = 0; i < n; i++) print last[order[i]] }')
+	[ $bad = 0 ] || { log "kernel config does not match $(echo $frags | xargs -n1 basename | paste -sd+) (see above)"; return 1; }
 }
 
 mkdir -p "$PCPBUDDY_CACHE/logs"
@@ -206,5 +227,5 @@ kernel)
 	setup_packages; setup_rust; setup_virtme
 	[ -n "${KDIR:-}" ] || { setup_source; setup_kernel; } ;;
 kdir) kernel_build_dir ;;
-*) die "usage: $0 [tools|source|kernel|kdir]" ;;
+*) die "usage: $0 [tools|source|kernel|kdir] [default|debug]" ;;
 esac

@@ -7,20 +7,27 @@
 #   scripts/vm.sh shell               an interactive shell in the VM
 #
 # Environment:
-#   VM_CPUS (4), VM_MEMORY (2G), VM_CMA (256M): the VM's shape; cma= sizes the
-#       default CMA area that source=cma uses.
+#   PCPBUDDY_KERNEL=default|debug: which test kernel boots (scripts/lib.sh).
+#   VM_CPUS (4), VM_MEMORY (2G; 3G on the debug kernel), VM_CMA (256M): the VM's shape;
+#       cma= sizes the default CMA area that source=cma uses. KASAN takes an eighth of the
+#       memory for its shadow and holds freed objects in quarantine, hence the debug kernel's 3G.
 #   PCPBUDDY_KVM=1|0: force KVM or TCG. Unset: use KVM if a boot probe with it
 #       succeeds (remembered in the cache), otherwise TCG.
-#   VM_TIMEOUT (1200): seconds before a hung VM is killed.
+#   VM_TIMEOUT (1200; 3600 on the debug kernel): seconds before a hung VM is killed.
 #   VM_QEMU_OPTS: extra QEMU options.
 
 source "$(dirname "$0")/lib.sh"
 
 KDIR=$(kernel_build_dir)
 VM_CPUS=${VM_CPUS:-4}
-VM_MEMORY=${VM_MEMORY:-2G}
 VM_CMA=${VM_CMA:-256M}
-VM_TIMEOUT=${VM_TIMEOUT:-1200}
+if [ "$PCPBUDDY_KERNEL" = debug ]; then
+	VM_MEMORY=${VM_MEMORY:-3G}
+	VM_TIMEOUT=${VM_TIMEOUT:-3600}
+else
+	VM_MEMORY=${VM_MEMORY:-2G}
+	VM_TIMEOUT=${VM_TIMEOUT:-1200}
+fi
 need vng "virtme-ng (run scripts/setup.sh tools)"
 need qemu-system-x86_64 "qemu-system-x86"
 [ -f "$KDIR/arch/x86/boot/bzImage" ] || die "no kernel in $KDIR: run 'make kernel'"
@@ -29,8 +36,15 @@ need qemu-system-x86_64 "qemu-system-x86"
 # exit at once instead of hanging the run until the timeout; loglevel=4 puts
 # warnings and worse on the console (vng asks for loglevel=1), so a crash is
 # visible even when the guest cannot write its dmesg out; kunit.* make module
-# KUnit suites run at insmod whatever the kernel's KUNIT_*_ENABLED defaults.
-APPEND="cma=$VM_CMA panic=-1 oops=panic loglevel=4 kunit.enable=1 kunit.autorun=1"
+# KUnit suites run at insmod whatever the kernel's KUNIT_*_ENABLED defaults; log_buf_len
+# keeps a whole test run in the ring buffer (the tests never clear it; the debug kernel's
+# reports are long).
+APPEND="cma=$VM_CMA panic=-1 oops=panic loglevel=4 kunit.enable=1 kunit.autorun=1 log_buf_len=4M"
+# The debug kernel under emulation runs 10-50 times slower than on hardware: the soft lockup
+# (2 x watchdog_thresh) and RCU stall limits are raised to a minute, so that a report means
+# seconds of hardware time, not a slow emulator.
+[ "$PCPBUDDY_KERNEL" != debug ] ||
+	APPEND+=" watchdog_thresh=30 rcupdate.rcu_cpu_stall_timeout=60"
 
 vng_args() {
 	echo --run "$KDIR" --cpus "$VM_CPUS" --memory "$VM_MEMORY" --force-9p --user root \
@@ -72,7 +86,7 @@ run)
 	exec 8>"$PCPBUDDY_CACHE/vm.lock"
 	flock -n 8 || { log "another VM is running; waiting for it"; flock 8; }
 	accel=$(accel_args)
-	log "booting $(basename "$KDIR") (${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
+	log "booting $(basename "$KDIR") ($PCPBUDDY_KERNEL kernel, ${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
 	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel "${qemu_args[@]}" --append "$APPEND" \
 		--verbose --rwdir "$out" --exec "$*" </dev/null
 	;;

@@ -49,12 +49,11 @@ cma_twice() {
 expect_enomem() {
 	local out
 	unload_pool || return 1
-	dmesg -C
+	log_mark
 	out=$(insmod "$MODULE" "$@" 2>&1) && { echo "insmod $* succeeded"; rmmod pcpbuddy; return 1; }
 	echo "$out"
-	dmesg | grep 'reserved only'
 	echo "$out" | grep -q 'Cannot allocate memory' && ! pool_loaded &&
-		dmesg | grep -q 'reserved only'
+		log_since | grep 'reserved only'
 }
 
 ktap_print_header
