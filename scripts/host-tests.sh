@@ -21,7 +21,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 step() {
 	echo
-	echo "==> $*"
+	echo "==> [${SECONDS}s] $*"
 }
 
 step "cargo fmt --check"
@@ -32,6 +32,9 @@ cargo clippy -j"$jobs" --all-targets -- -D warnings
 
 step "cargo test (unit, pool, property tests with $PROPTEST_CASES cases, thread stress)"
 cargo test -j"$jobs"
+
+step "thread stress, optimised: mixed_stress with STRESS_OPS=${STRESS_OPS:-2000000}"
+STRESS_OPS=${STRESS_OPS:-2000000} cargo test -j"$jobs" --release --test stress mixed_stress
 
 step "loom: remote-free protocol (all interleavings)"
 RUSTFLAGS="--cfg loom" cargo test -j"$jobs" --release --target-dir target/loom --test loom
@@ -58,4 +61,4 @@ step "pcpbctl: fmt, clippy, unit tests (ABI checked against the C header)"
 )
 
 echo
-echo "host-tests: all passed"
+echo "host-tests: all passed in ${SECONDS}s"

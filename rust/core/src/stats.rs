@@ -2,10 +2,11 @@
 //! live counters (atomics, readable from any CPU in any context without a lock), a plain
 //! snapshot with the same fields, and the names debugfs, the benchmark and the CLI print.
 //!
-//! Every counter has one writer at a time: a per-CPU counter is written by its CPU's fast path
-//! (interrupts off on that CPU) or under that CPU's cache lock, never both (the lists say
+//! Every counter but the misuse counts has one writer at a time: a per-CPU counter is written
+//! by its CPU with interrupts off or under that CPU's cache lock, never both (the lists say
 //! which), and a global counter under the global lock. So an increment is a plain load and
-//! store, never a locked instruction, and a reader sees each counter only grow. Sums over CPUs
+//! store, never a locked instruction, and a reader sees each counter only grow. The misuse
+//! counts are cold and may be bumped from anywhere: an atomic add. Sums over CPUs
 //! and differences of counters read at different moments are only approximately consistent
 //! under traffic; derived values saturate at zero instead of wrapping.
 
@@ -33,6 +34,15 @@ impl Counter {
     #[inline]
     pub fn inc(&self) {
         self.add(1);
+    }
+
+    /// Adds one with an atomic read-modify-write, for a counter that writers may race on:
+    /// the misuse counters, which the kernel glue also bumps from preemptible context (so
+    /// perhaps from another CPU than the counter's). Cold paths only: it is a locked
+    /// instruction.
+    #[cold]
+    pub fn inc_shared(&self) {
+        self.0.fetch_add(1, Relaxed);
     }
 
     /// The current value.
@@ -124,7 +134,9 @@ counters! {
     /// A snapshot of [`CpuStats`].
     snapshot CpuCounters;
     fields {
-        // Written by the CPU's fast path (interrupts off on that CPU).
+        // Written by the CPU itself, interrupts off: its fast path and the slow paths it runs
+        // outside its cache lock. (A dead CPU's magazine is flushed from another CPU, when the
+        // dead one writes nothing.)
         /// Successful allocations.
         allocs,
         /// Pages handed out by successful allocations.
@@ -144,6 +156,11 @@ counters! {
         alloc_bad_order,
         /// Calls refused because they came from NMI context (kernel glue).
         nmi_refused,
+        /// Blocks notified of remote frees (outbox flushes, on the CPU's slow paths).
+        notifies,
+        /// Refill phase 3: reclaims from other CPUs' caches and queues (slow path, outside the
+        /// cache lock, which reclaim must not hold).
+        reclaims,
         // Written under the CPU's cache lock.
         /// Frees by the owner merged at once under its lock (orders above the magazine's).
         frees_local,
@@ -153,8 +170,6 @@ counters! {
         mag_refills,
         /// Units moved from the magazine back into blocks (overflow, trim, drain).
         mag_flushed,
-        /// Blocks notified of remote frees (outbox flushes).
-        notifies,
         /// Blocks whose remotely freed pages this CPU absorbed.
         absorbs,
         /// Pages absorbed from remote frees.
@@ -167,8 +182,6 @@ counters! {
         refill_claim,
         /// Refill phase 2: degrade refills (unowned chunks taken).
         refill_degrade,
-        /// Refill phase 3: reclaims from other CPUs' caches and queues.
-        reclaims,
         /// Last resort: single allocations straight from the global pool.
         fallbacks,
         /// Trims (the cache went over `high`).
@@ -183,7 +196,9 @@ counters! {
         compound_undone,
     }
     arrays {
-        /// Refused frees by kind (index: `FreeError::index`).
+        /// Refused frees by kind (index: `FreeError::index`). Bumped with
+        /// [`Counter::inc_shared`]: the kernel glue counts the misuse it detects itself from
+        /// preemptible context.
         free_errors[NR_FREE_ERRORS] => super::error::FreeError::NAMES,
     }
 }

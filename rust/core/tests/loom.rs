@@ -3,7 +3,7 @@
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
 //!
-//! Every scenario runs the real allocator code on a tiny pool (one to three blocks of 4
+//! Every scenario runs the real allocator code on a tiny pool (one block of 4
 //! pages, 2-3 CPUs) with loom's atomics and mutexes, and loom explores all interleavings of
 //! the threads. Each thread is one CPU and owns that CPU's magazine, as in the kernel.
 

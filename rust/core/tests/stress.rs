@@ -5,7 +5,7 @@
 //! map, so a page handed out twice fails at once. Each test ends with the pool wholly free.
 //!
 //! `STRESS_OPS=N` sets the operations of `mixed_stress` (default: 10^5; `scripts/host-tests.sh`
-//! runs 10^7).
+//! also runs it optimised with 2*10^6).
 
 mod common;
 

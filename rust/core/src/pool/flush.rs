@@ -35,7 +35,8 @@ use super::super::stats::CpuStats;
 use super::super::unit::{self, CACHED, FREE, PARKED};
 use super::{bucket_of, Lock, Platform, Pool};
 
-/// Most units one magazine flush returns (half the largest stack).
+/// Most units one magazine flush returns: a full order-0 stack, so that one flush empties any
+/// stack and the time with interrupts off stays bounded.
 const FLUSH_MAX: usize = 256;
 
 impl<Pl: Platform> Pool<Pl> {

@@ -84,7 +84,7 @@ impl<Pl: Platform> Pool<Pl> {
         let result = self.free_inner(mag, page, order, folio, before_commit);
         match result {
             Ok(()) => stats.freed_pages.add(1 << order),
-            Err(error) => stats.free_errors[error.index()].inc(),
+            Err(error) => stats.free_errors[error.index()].inc_shared(),
         }
         result
     }
@@ -104,7 +104,7 @@ impl<Pl: Platform> Pool<Pl> {
     /// Counts a refused free that the caller (the kernel glue) detected itself.
     pub fn count_free_error(&self, cpu: usize, error: FreeError) {
         if let Some(stats) = self.stats_of(cpu) {
-            stats.free_errors[error.index()].inc();
+            stats.free_errors[error.index()].inc_shared();
         }
     }
 

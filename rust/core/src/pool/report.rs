@@ -55,7 +55,7 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// Pages allocated and not freed: exact when no alloc or free runs; under traffic a racy
-    /// sum that never goes below zero.
+    /// sum that never goes below zero nor above the pool's size.
     pub fn outstanding_pages(&self) -> u64 {
         // Frees first, then allocations: a free counted in the first pass belongs to an
         // allocation made before it, which the second pass then counts too.
@@ -66,7 +66,9 @@ impl<Pl: Platform> Pool<Pl> {
         let allocated = (0..self.nr_cpus())
             .map(|cpu| self.platform.cpu_stats(cpu).alloc_pages.get())
             .fold(0u64, u64::saturating_add);
-        allocated.saturating_sub(freed)
+        allocated
+            .saturating_sub(freed)
+            .min(self.geo.total_pages() as u64)
     }
 
     /// One block's state, read without locks.
