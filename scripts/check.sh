@@ -77,12 +77,13 @@ rm -f build.log
 
 # The common paths' cost, read from the machine code (Documentation/core.md, "Fast paths"): the
 # allocation's entry point has no locked instruction at all, the free's exactly one (the
-# compare-and-swap that commits it); the slow paths are functions of their own.
+# compare-and-swap on the page's state byte that commits it, and catches a racing double free,
+# as put_page_testzero() does for the kernel's own free); the slow paths are functions of their own.
 locked_in() {
 	objdump -d --no-show-raw-insn pcpbuddy.ko | awk -v f="<$1>:" '
 		$0 ~ f { found = in_f = 1; next }
 		/^$/ { in_f = 0 }
-		in_f && /lock / { n++ }
+		in_f && (/lock / || /xchg.*\(/) { n++ }	# xchg with memory is locked without the prefix
 		END { print found ? n + 0 : "missing" }'
 }
 alloc_locks=$(locked_in pcpbuddy_rs_alloc) free_locks=$(locked_in pcpbuddy_rs_free)
