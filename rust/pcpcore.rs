@@ -41,6 +41,8 @@ pub(crate) mod remote;
 pub(crate) mod stats;
 #[path = "core/src/sync.rs"]
 pub(crate) mod sync;
+#[path = "core/src/trace.rs"]
+pub(crate) mod trace;
 #[path = "core/src/unit.rs"]
 pub(crate) mod unit;
 #[path = "core/src/verify.rs"]

@@ -28,7 +28,7 @@ use super::error::FreeError;
 use super::geometry::{Geometry, BITMAP_LINE_WORDS, MAP_LINE_PAGES, NR_ORDERS};
 use super::platform::{BitmapLine, MapLine};
 use super::sync::{AtomicU8, Ordering};
-use super::unit::{self, ALLOC, FREE, NONE, PARKED};
+use super::unit::{self, ALLOC, CACHED, FREE, NONE, PARKED};
 
 /// Per-order free-unit counts of one block, owned by the block's holder.
 ///
@@ -340,10 +340,17 @@ impl<'a> Buddy<'a> {
     }
 
     /// Moves the `PARKED` units of the groups in `groups` (bit `g`: pages `g << group_shift`
-    /// onwards) back into the buddy, merging them. Returns `(pages, merges)`. Holder only.
-    pub(crate) fn absorb_parked(&self, groups: u64) -> (usize, u32) {
+    /// onwards) back into the buddy, merging them, except those `divert(offset, order)` takes:
+    /// those become `CACHED` (the caller caches them, e.g. in its magazine). Compound units are
+    /// never offered. Returns `(pages put into the buddy, pages diverted, merges)`. Holder only.
+    pub(crate) fn absorb_parked(
+        &self,
+        groups: u64,
+        mut divert: impl FnMut(usize, u32) -> bool,
+    ) -> (usize, usize, u32) {
         let shift = self.group_shift();
         let mut pages = 0;
+        let mut diverted = 0;
         let mut merges = 0;
         let mut left = groups;
         while left != 0 {
@@ -355,12 +362,18 @@ impl<'a> Buddy<'a> {
                 let byte = self.load(off);
                 if unit::kind(byte) == PARKED {
                     let k = unit::order(byte);
-                    merges += self.put(off, k, unit::compound(byte));
-                    pages += 1 << k;
+                    let compound = unit::compound(byte);
+                    if !compound && divert(off, k) {
+                        self.store(off, unit::unit(CACHED, k, false));
+                        diverted += 1 << k;
+                    } else {
+                        merges += self.put(off, k, compound);
+                        pages += 1 << k;
+                    }
                 }
             }
         }
-        (pages, merges)
+        (pages, diverted, merges)
     }
 
     /// Calls `f(offset, order, byte)` for every unit of the block, in address order. Stops at a
@@ -404,7 +417,7 @@ impl<'a> Buddy<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::unit::{CACHED, NONE};
+    use super::super::unit::NONE;
     use super::*;
     use std::vec::Vec;
 
@@ -615,7 +628,7 @@ mod tests {
         let taken = b.take(3, 3, ALLOC, true).unwrap();
         assert!(!taken.was_compound);
         b.try_free(0, 3, true, PARKED).unwrap();
-        assert_eq!(b.absorb_parked(u64::MAX), (8, 0));
+        assert_eq!(b.absorb_parked(u64::MAX, |_, _| true), (8, 0, 0));
         assert!(b.is_whole_compound());
         t.check();
         // Taking it whole reports it compound; splitting it does too.
@@ -643,14 +656,36 @@ mod tests {
         assert_eq!(b.free_pages(), 0);
         // Group g covers pages 8g..8g+8 at P = 9: absorbing groups 0 and 2 frees 16 pages.
         assert_eq!(b.group_shift(), 3);
-        assert_eq!(b.absorb_parked(0b101), (16, 14));
+        assert_eq!(b.absorb_parked(0b101, |_, _| false), (16, 0, 14));
         t.check();
-        let (pages, merges) = b.absorb_parked(u64::MAX);
-        assert_eq!(pages, 496);
+        let (pages, diverted, merges) = b.absorb_parked(u64::MAX, |_, _| false);
+        assert_eq!((pages, diverted), (496, 0));
         assert_eq!(merges + 14, 511);
         assert!(b.is_whole_free());
         t.check();
         assert_eq!(b.load(1), NONE);
+    }
+
+    #[test]
+    fn parked_units_can_be_diverted_unmerged() {
+        let t = TestBlock::new(4);
+        let b = t.buddy();
+        let offs: Vec<usize> = (0..16).map(|_| t.alloc(0).unwrap()).collect();
+        for &off in &offs {
+            b.try_free(off, 0, false, PARKED).unwrap();
+        }
+        // Every even page is diverted (cached by the caller), every odd one goes back: no two
+        // free pages are buddies, so nothing merges.
+        let mut seen = Vec::new();
+        let (pages, diverted, merges) = b.absorb_parked(u64::MAX, |off, k| {
+            seen.push((off, k));
+            off % 2 == 0
+        });
+        assert_eq!((pages, diverted, merges), (8, 8, 0));
+        assert_eq!(seen.len(), 16);
+        assert_eq!(b.free_pages(), 8);
+        assert_eq!(unit::kind(b.load(0)), CACHED);
+        assert_eq!(unit::kind(b.load(1)), FREE);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod pool;
 pub mod remote;
 pub mod stats;
 pub mod sync;
+pub mod trace;
 pub mod unit;
 pub mod verify;
 
@@ -49,3 +50,4 @@ pub use policy::Policy;
 pub use pool::{Allocation, Pool};
 pub use remote::RemoteQueue;
 pub use stats::{Counter, CpuCounters, CpuStats, GlobalCounters, GlobalStats};
+pub use trace::{DrainKind, Event, FragmentEvent, RefillPhase};

@@ -22,6 +22,7 @@ use super::global::GlobalPool;
 use super::remote::RemoteQueue;
 use super::stats::CpuStats;
 use super::sync::AtomicU8;
+use super::trace::Event;
 
 /// One cache line of a block's unit map: the state bytes of 64 pages (see `unit.rs`).
 ///
@@ -99,4 +100,11 @@ pub trait Platform {
     /// plain pages. Called by the block's holder, with its lock held, before any page of the
     /// block is handed out; the kernel writes the `struct page`s here.
     fn uncompound(&self, block: usize);
+    /// Reports an event as it happens (tracing). Called on the fast paths too: an
+    /// implementation finds out cheaply whether anyone listens before it does any work. The
+    /// default ignores it.
+    #[inline(always)]
+    fn trace(&self, event: Event) {
+        let _ = event;
+    }
 }

@@ -3,7 +3,10 @@
 mod common;
 
 use common::{assert_all_free, drain_all, magazines, pool, StdPool};
-use pcpbuddy_core::{AllocError, BlockKind, FreeError, Magazine, Policy};
+use pcpbuddy_core::{
+    AllocError, BlockKind, DrainKind, Event, FragmentEvent, FreeError, Magazine, Policy,
+    RefillPhase,
+};
 
 /// A pool and one magazine per CPU, driven from one thread.
 struct T {
@@ -125,6 +128,130 @@ fn remote_free_goes_to_owner() {
         "absorbed memory was reused, no new claim"
     );
     t.free(0, again, 4).unwrap();
+    t.done();
+}
+
+/// The `rand` shape: pages freed by another CPU come back into the owner's magazine on its next
+/// slow path as they were, not merged into the buddy and split again.
+#[test]
+fn remote_frees_refill_the_owners_magazine_unmerged() {
+    let mut t = T::new(9, 2, 2);
+    let pages: Vec<usize> = (0..64).map(|_| t.alloc(0, 0)).collect();
+    // Empty CPU 0's order-0 stack, so that its next allocation takes the slow path.
+    while t.mags[0].len(0) != 0 {
+        let page = t.alloc(0, 0);
+        t.free(1, page, 0).unwrap();
+    }
+    for &p in &pages {
+        t.free(1, p, 0).unwrap();
+    }
+    let mag1 = &mut t.mags[1];
+    t.pool.flush_magazine(mag1);
+    let before = t.stats(0);
+    let a = t.alloc(0, 0);
+    let s = t.stats(0).since(&before);
+    assert!(s.absorbed_pages >= 64, "{s:?}");
+    assert_eq!((s.merges_local, s.mag_refills), (0, 0), "{s:?}");
+    assert!(
+        pages.contains(&a)
+            || t.mags[0]
+                .units(0)
+                .iter()
+                .any(|&u| pages.contains(&(u as usize)))
+    );
+    t.verify();
+    t.free(0, a, 0).unwrap();
+    t.done();
+}
+
+/// Every kind of event reaches the platform's trace hook, with the right fields.
+#[test]
+fn trace_events() {
+    let mut t = T::new(4, 2, 2);
+    t.pool.platform().start_tracing();
+    let a = t.alloc(0, 0);
+    let events = t.pool.platform().take_events();
+    assert!(events.contains(&Event::Refill {
+        order: 0,
+        phase: RefillPhase::Claim,
+        count: 1
+    }));
+    assert_eq!(
+        events.last(),
+        Some(&Event::Alloc {
+            page: a,
+            order: 0,
+            folio: false,
+            slow: true
+        })
+    );
+    t.free(0, a, 0).unwrap();
+    let b = t.alloc(0, 0);
+    t.free(1, b, 0).unwrap();
+    let c = t.alloc(0, 2);
+    let events = t.pool.platform().take_events();
+    assert_eq!(
+        &events[..3],
+        &[
+            Event::Free {
+                page: a,
+                order: 0,
+                folio: false,
+                remote: false
+            },
+            Event::Alloc {
+                page: b,
+                order: 0,
+                folio: false,
+                slow: false
+            },
+            Event::Free {
+                page: b,
+                order: 0,
+                folio: false,
+                remote: true
+            },
+        ]
+    );
+    // The drain of a partly used block makes a fragment; the next refill recovers it.
+    let mag = &mut t.mags[0];
+    t.pool.flush_magazine(mag);
+    t.pool.platform().take_events();
+    t.pool.drain_cpu(0);
+    let events = t.pool.platform().take_events();
+    let block = c >> 4;
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Fragment { block: b, event: FragmentEvent::Created, .. } if *b == block)));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Drain { cpu: 0, kind: DrainKind::Drain, pages } if *pages > 0)));
+    let d = t.alloc(1, 0);
+    let events = t.pool.platform().take_events();
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Fragment { block: b, event: FragmentEvent::Recovered, .. } if *b == block)));
+    assert!(events.contains(&Event::Refill {
+        order: 0,
+        phase: RefillPhase::Recover,
+        count: 1
+    }));
+    t.free(0, c, 2).unwrap();
+    t.free(1, d, 0).unwrap();
+    // An allocation that needs more than is free reclaims from the other CPU.
+    let whole: Vec<usize> = (0..2).map(|_| t.alloc(1, 4)).collect();
+    let events = t.pool.platform().take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Reclaim {
+                order: 4,
+                satisfied: true,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    for page in whole {
+        t.free(1, page, 4).unwrap();
+    }
     t.done();
 }
 

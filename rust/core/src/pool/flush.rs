@@ -32,6 +32,7 @@ use super::super::magazine::Magazine;
 use super::super::policy::Policy;
 use super::super::remote;
 use super::super::stats::CpuStats;
+use super::super::trace::{DrainKind, Event, FragmentEvent};
 use super::super::unit::{self, CACHED, FREE, PARKED};
 use super::{bucket_of, Lock, Platform, Pool};
 
@@ -212,6 +213,12 @@ impl<Pl: Platform> Pool<Pl> {
             return self.free_remote_unlocked(mag, block, off, k, folio);
         }
         self.flush_outbox(mag);
+        self.platform.trace(Event::Free {
+            page: self.geo.first_page(block) + off,
+            order: k,
+            folio,
+            remote: false,
+        });
         Ok(())
     }
 
@@ -228,6 +235,12 @@ impl<Pl: Platform> Pool<Pl> {
         self.note_parked(mag, block, 1 << (off >> buddy.group_shift()));
         self.platform.cpu_stats(mag.cpu()).frees_remote.inc();
         self.flush_outbox(mag);
+        self.platform.trace(Event::Free {
+            page: self.geo.first_page(block) + off,
+            order: k,
+            folio,
+            remote: true,
+        });
         Ok(())
     }
 
@@ -262,7 +275,13 @@ impl<Pl: Platform> Pool<Pl> {
         // Blocks leave the cache whole only with their cached units home.
         self.flush_magazine_locked(c, mag, stats);
         let target = high.saturating_sub((policy.batch as usize).max(high / 4));
+        let before = c.pages;
         self.shrink(c, stats, target, false);
+        self.platform.trace(Event::Drain {
+            cpu: mag.cpu(),
+            kind: DrainKind::Trim,
+            pages: before.saturating_sub(c.pages),
+        });
     }
 
     /// Returns free memory of the cache to the global pool until it holds at most `target`
@@ -324,6 +343,11 @@ impl<Pl: Platform> Pool<Pl> {
             blocks[block].set_kind(BlockKind::Fragment);
             g.fragments.insert(blocks, block, bucket_of(&buddy), true);
             self.global_stats.fragments_created.inc();
+            self.platform.trace(Event::Fragment {
+                block,
+                event: FragmentEvent::Created,
+                free_pages: free,
+            });
         }
     }
 
@@ -335,12 +359,18 @@ impl<Pl: Platform> Pool<Pl> {
         };
         self.platform.caches()[cpu].with(|c| {
             stats.drains.inc();
-            self.absorb_remote_locked(cpu, c, stats);
+            self.absorb_remote_locked(cpu, c, stats, None);
             // Queue entries can be stale or late, and notifications may still sit in outboxes:
             // scan every owned block.
             self.absorb_all_owned(c, stats);
+            let pages = c.pages;
             self.shrink(c, stats, 0, true);
             debug_assert!(c.owned.is_empty() && c.loose.is_empty() && c.pages == 0);
+            self.platform.trace(Event::Drain {
+                cpu,
+                kind: DrainKind::Drain,
+                pages,
+            });
         });
     }
 
@@ -350,7 +380,7 @@ impl<Pl: Platform> Pool<Pl> {
         let Some(stats) = self.stats_of(cpu) else {
             return 0;
         };
-        self.platform.caches()[cpu].with(|c| self.absorb_remote_locked(cpu, c, stats))
+        self.platform.caches()[cpu].with(|c| self.absorb_remote_locked(cpu, c, stats, None))
     }
 
     /// Absorbs the parked frees of every fragment, by a full scan of each (for unload, a
@@ -360,12 +390,16 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// Takes `cpu`'s remote queue and absorbs the blocks it owns; forwards blocks it no longer
-    /// owns. Returns the pages absorbed. Cache lock held.
+    /// owns. With `mag` (`cpu`'s magazine, on its allocation path), small units go straight into
+    /// its stacks while they are less than half full, unmerged, as a local free would: a page
+    /// freed remotely and allocated again by its owner then costs no merge and no split. Returns
+    /// the pages absorbed. Cache lock held.
     pub(super) fn absorb_remote_locked(
         &self,
         cpu: usize,
         c: &mut CpuCache,
         stats: &CpuStats,
+        mut mag: Option<&mut Magazine>,
     ) -> usize {
         let blocks = self.blocks();
         let queues = self.platform.remote_queues();
@@ -377,7 +411,7 @@ impl<Pl: Platform> Pool<Pl> {
             next = after;
             match blocks[block].kind() {
                 BlockKind::Owned(owner) if owner as usize == cpu => {
-                    total += self.absorb_owned(c, stats, block, groups);
+                    total += self.absorb_owned(c, stats, block, groups, mag.as_deref_mut());
                 }
                 _ => remote::forward(blocks, queues, block, groups),
             }
@@ -385,19 +419,42 @@ impl<Pl: Platform> Pool<Pl> {
         total
     }
 
-    /// Absorbs the parked units of `groups` of an owned block. Cache lock held.
-    fn absorb_owned(&self, c: &mut CpuCache, stats: &CpuStats, block: usize, groups: u64) -> usize {
+    /// Absorbs the parked units of `groups` of an owned block, small ones into `mag` while its
+    /// stacks are less than half full. Cache lock held.
+    fn absorb_owned(
+        &self,
+        c: &mut CpuCache,
+        stats: &CpuStats,
+        block: usize,
+        groups: u64,
+        mag: Option<&mut Magazine>,
+    ) -> usize {
         let buddy = self.buddy(block);
-        let (absorbed, merges) = buddy.absorb_parked(groups);
+        let (absorbed, diverted, merges) = match mag {
+            Some(mag) => {
+                let first = self.geo.first_page(block);
+                let mag_max = self.mag_max;
+                buddy.absorb_parked(groups, |off, k| {
+                    let take = k <= mag_max && mag.len(k) < mag.limit(k) / 2;
+                    if take {
+                        mag.push(k, first + off);
+                    }
+                    take
+                })
+            }
+            None => buddy.absorb_parked(groups, |_, _| false),
+        };
         if absorbed != 0 {
             c.owned
                 .rebucket(self.blocks(), block, bucket_of(&buddy), false);
             c.pages += absorbed;
+        }
+        if absorbed + diverted != 0 {
             stats.absorbs.inc();
-            stats.absorbed_pages.add(absorbed as u64);
+            stats.absorbed_pages.add((absorbed + diverted) as u64);
             stats.merges_local.add(u64::from(merges));
         }
-        absorbed
+        absorbed + diverted
     }
 
     /// Absorbs every owned block of the cache by a full scan, whatever its hint says.
@@ -408,7 +465,7 @@ impl<Pl: Platform> Pool<Pl> {
             let mut walk = c.owned.list(bucket).walk();
             while let Some(block) = walk.next(self.blocks()) {
                 remote::take_hint(self.blocks(), block);
-                self.absorb_owned(c, stats, block, u64::MAX);
+                self.absorb_owned(c, stats, block, u64::MAX, None);
             }
         }
     }
@@ -448,7 +505,7 @@ impl<Pl: Platform> Pool<Pl> {
             remote::take_hint(blocks, block);
         }
         let buddy = self.buddy(block);
-        let (absorbed, merges) = buddy.absorb_parked(groups);
+        let (absorbed, _, merges) = buddy.absorb_parked(groups, |_, _| false);
         if absorbed == 0 {
             return;
         }
@@ -460,6 +517,11 @@ impl<Pl: Platform> Pool<Pl> {
             blocks[block].set_kind(BlockKind::Free);
             g.free.push_front(blocks, block);
             self.global_stats.fragments_freed.inc();
+            self.platform.trace(Event::Fragment {
+                block,
+                event: FragmentEvent::Freed,
+                free_pages: buddy.free_pages(),
+            });
         } else {
             g.fragments.rebucket(blocks, block, bucket_of(&buddy), true);
         }

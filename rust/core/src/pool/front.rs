@@ -13,6 +13,7 @@ use super::super::error::{AllocError, FreeError};
 use super::super::geometry::PageIndex;
 use super::super::magazine::Magazine;
 use super::super::sync::Ordering;
+use super::super::trace::Event;
 use super::super::unit::{self, ALLOC, CACHED, PARKED};
 use super::{Allocation, Platform, Pool};
 
@@ -36,6 +37,12 @@ impl<Pl: Platform> Pool<Pl> {
                     .store(unit::unit(ALLOC, order, folio), Ordering::Release);
                 stats.allocs.inc();
                 stats.alloc_pages.add(1 << order);
+                self.platform.trace(Event::Alloc {
+                    page,
+                    order,
+                    folio,
+                    slow: false,
+                });
                 return Ok(Allocation {
                     page,
                     make_compound: folio && order > 0,
@@ -43,10 +50,16 @@ impl<Pl: Platform> Pool<Pl> {
             }
         }
         let result = self.alloc_slow(mag, stats, order, folio);
-        if result.is_ok() {
+        if let Ok(allocation) = &result {
             stats.allocs_slow.inc();
             stats.allocs.inc();
             stats.alloc_pages.add(1 << order);
+            self.platform.trace(Event::Alloc {
+                page: allocation.page,
+                order,
+                folio,
+                slow: true,
+            });
         }
         result
     }
@@ -178,6 +191,12 @@ impl<Pl: Platform> Pool<Pl> {
             mag.push(order, page);
             self.platform.cpu_stats(cpu).frees_fast.inc();
         }
+        self.platform.trace(Event::Free {
+            page,
+            order,
+            folio,
+            remote: to == PARKED,
+        });
         Ok(())
     }
 

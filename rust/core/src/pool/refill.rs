@@ -2,6 +2,8 @@
 //!
 //! Under the CPU's cache lock (interrupts stay disabled in the kernel):
 //!
+//! 0. for a magazine order, absorb the CPU's remote queue if it has anything: the small units
+//!    other CPUs freed into our blocks go straight into the magazine, unmerged;
 //! 1. take from the cache: for a magazine order, refill the magazine with about `batch` pages
 //!    of units of that order from the owned blocks (one lock round trip for many allocations);
 //!    for a larger order, one unit from the owned blocks (a whole compound block preferred for
@@ -32,15 +34,9 @@ use super::super::global::GlobalPool;
 use super::super::magazine::Magazine;
 use super::super::policy::Policy;
 use super::super::stats::CpuStats;
+use super::super::trace::{Event, FragmentEvent, RefillPhase};
 use super::super::unit::{self, ALLOC, CACHED};
 use super::{bucket_of, Allocation, Lock, Platform, Pool};
-
-/// The refill phase that succeeded.
-enum Refill {
-    Recover,
-    Claim,
-    Degrade,
-}
 
 /// Units of order `k <= self.mag_max` one magazine refill takes: about `batch` pages.
 fn refill_units(policy: &Policy, mag: &Magazine, k: u32) -> usize {
@@ -93,6 +89,15 @@ impl<Pl: Platform> Pool<Pl> {
         folio: bool,
         last_resort: bool,
     ) -> Option<Allocation> {
+        // Pages other CPUs gave back to our blocks first, while they are warm: small ones go
+        // straight into the magazine (no merge, no split), as the kernel's per-CPU lists reuse
+        // the pages freed last.
+        if k <= self.mag_max
+            && mag.len(k) == 0
+            && !self.platform.remote_queues()[mag.cpu()].is_empty()
+        {
+            self.absorb_remote_locked(mag.cpu(), c, stats, Some(&mut *mag));
+        }
         if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
             return Some(found);
         }
@@ -104,7 +109,7 @@ impl<Pl: Platform> Pool<Pl> {
             }
         }
         // Then what other CPUs freed into our blocks.
-        if self.absorb_remote_locked(mag.cpu(), c, stats) != 0 {
+        if self.absorb_remote_locked(mag.cpu(), c, stats, None) != 0 {
             if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
                 return Some(found);
             }
@@ -266,7 +271,12 @@ impl<Pl: Platform> Pool<Pl> {
                             g.fragments.remove(blocks, block);
                             self.own(g, c, cpu, block);
                             self.global_stats.fragments_recovered.inc();
-                            return Some(Refill::Recover);
+                            self.platform.trace(Event::Fragment {
+                                block,
+                                event: FragmentEvent::Recovered,
+                                free_pages: buddy.free_pages(),
+                            });
+                            return Some((RefillPhase::Recover, 1));
                         }
                     }
                 }
@@ -282,18 +292,25 @@ impl<Pl: Platform> Pool<Pl> {
                     claimed += 1;
                 }
                 if claimed != 0 {
-                    return Some(Refill::Claim);
+                    return Some((RefillPhase::Claim, claimed as u32));
                 }
             }
-            self.degrade(g, c, mag, stats, policy, k)
-                .then_some(Refill::Degrade)
+            let taken = self.degrade(g, c, mag, stats, policy, k);
+            (taken != 0).then_some((RefillPhase::Degrade, taken))
         });
+        let Some((phase, count)) = phase else {
+            return false;
+        };
         match phase {
-            Some(Refill::Recover) => stats.refill_recover.inc(),
-            Some(Refill::Claim) => stats.refill_claim.inc(),
-            Some(Refill::Degrade) => stats.refill_degrade.inc(),
-            None => return false,
+            RefillPhase::Recover => stats.refill_recover.inc(),
+            RefillPhase::Claim => stats.refill_claim.inc(),
+            _ => stats.refill_degrade.inc(),
         }
+        self.platform.trace(Event::Refill {
+            order: k,
+            phase,
+            count,
+        });
         true
     }
 
@@ -324,7 +341,7 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// Phase 2: takes unowned chunks of order `k`, about `batch` pages, into the magazine (small
-    /// orders) or the loose stack of order `k`.
+    /// orders) or the loose stack of order `k`. Returns the chunks taken.
     fn degrade(
         &self,
         g: &mut GlobalPool,
@@ -333,7 +350,7 @@ impl<Pl: Platform> Pool<Pl> {
         stats: &CpuStats,
         policy: &Policy,
         k: u32,
-    ) -> bool {
+    ) -> u32 {
         let blocks = self.blocks();
         let small = k <= self.mag_max;
         let want = if small {
@@ -368,7 +385,7 @@ impl<Pl: Platform> Pool<Pl> {
             }
             got += 1;
         }
-        got != 0
+        u32::try_from(got).unwrap_or(u32::MAX)
     }
 
     /// Last resort: one unit straight from a shared or fragment block (or a free block made
@@ -400,6 +417,11 @@ impl<Pl: Platform> Pool<Pl> {
         });
         if found.is_some() {
             stats.fallbacks.inc();
+            self.platform.trace(Event::Refill {
+                order: k,
+                phase: RefillPhase::Fallback,
+                count: 1,
+            });
         }
         found
     }
@@ -416,15 +438,23 @@ impl<Pl: Platform> Pool<Pl> {
             self.absorb_all_fragments(g);
             satisfiable(g)
         });
-        if done {
-            return;
-        }
-        for step in 1..=nr {
-            let victim = (cpu + step) % nr;
-            self.drain_cpu(victim);
-            if self.with_global_uncounted(|g| satisfiable(g)) {
-                return;
+        let mut drained = 0;
+        let mut satisfied = done;
+        if !done {
+            for step in 1..=nr {
+                let victim = (cpu + step) % nr;
+                self.drain_cpu(victim);
+                drained += 1;
+                if self.with_global_uncounted(|g| satisfiable(g)) {
+                    satisfied = true;
+                    break;
+                }
             }
         }
+        self.platform.trace(Event::Reclaim {
+            order: k,
+            drained,
+            satisfied,
+        });
     }
 }

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use pcpbuddy_core::{
-    Allocation, BitmapLine, BlockKind, BlockMeta, CpuCache, CpuStats, Geometry, GlobalPool, Lock,
-    Magazine, MapLine, Platform, Pool, RemoteQueue,
+    Allocation, BitmapLine, BlockKind, BlockMeta, CpuCache, CpuStats, Event, Geometry, GlobalPool,
+    Lock, Magazine, MapLine, Platform, Pool, RemoteQueue,
 };
 
 /// A `Mutex` implementing the core's lock trait.
@@ -38,6 +38,8 @@ pub struct StdPlatform {
     stats: Vec<CpuStats>,
     /// Blocks whose (modelled) `struct page`s form one compound page of the block order.
     compound: Mutex<HashSet<usize>>,
+    /// Trace events, recorded while `tracing` is on (as a tracepoint someone listens to).
+    events: Mutex<Option<Vec<Event>>>,
 }
 
 impl StdPlatform {
@@ -55,7 +57,23 @@ impl StdPlatform {
             queues: (0..=nr_cpus).map(|_| RemoteQueue::new()).collect(),
             stats: (0..nr_cpus).map(|_| CpuStats::new()).collect(),
             compound: Mutex::new(HashSet::new()),
+            events: Mutex::new(None),
         }
+    }
+
+    /// Starts recording trace events (dropping any recorded so far).
+    pub fn start_tracing(&self) {
+        *self.events.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// The events recorded since `start_tracing`; recording goes on.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Whether block `block`'s pages are (modelled as) one compound page.
@@ -124,6 +142,11 @@ impl Platform for StdPlatform {
             self.compound.lock().unwrap().remove(&block),
             "uncompound of block {block}, which is not compound"
         );
+    }
+    fn trace(&self, event: Event) {
+        if let Some(events) = self.events.lock().unwrap().as_mut() {
+            events.push(event);
+        }
     }
 }
 
