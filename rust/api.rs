@@ -110,14 +110,21 @@ extern "C" fn pcpbuddy_rs_may_have_more(order: c_uint) -> bool {
     Pool::get().is_some_and(|pool| order <= pool.block_order())
 }
 
-/// Returns a magazine to the pool.
+/// Returns a magazine to `pool` (null: the published pool).
 ///
 /// # Safety
 ///
-/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines.
+/// Interrupts are disabled, `pool` is null or points to a live [`Pool`] whose magazines are
+/// published, and `front` is `this_cpu_ptr()` of those magazines.
 #[no_mangle]
-unsafe extern "C" fn pcpbuddy_rs_flush_magazine(front: *mut c_void) {
-    if let Some(pool) = Pool::get() {
+unsafe extern "C" fn pcpbuddy_rs_flush_magazine(pool: *const c_void, front: *mut c_void) {
+    let pool = if pool.is_null() {
+        Pool::get()
+    } else {
+        // SAFETY: By the function's contract.
+        Some(unsafe { &*pool.cast::<Pool>() })
+    };
+    if let Some(pool) = pool {
         // SAFETY: By the function's contract.
         pool.core()
             .flush_magazine(unsafe { Front::this_cpu(front) });

@@ -40,8 +40,8 @@ extern "C" {
     fn pcpbuddy_glue_front_free(front: *mut c_void);
     fn pcpbuddy_glue_front_of(front: *mut c_void, cpu: c_uint) -> *mut c_void;
     fn pcpbuddy_glue_front_publish(front: *mut c_void);
-    fn pcpbuddy_glue_flush_all_magazines();
-    fn pcpbuddy_glue_flush_this_magazine();
+    fn pcpbuddy_glue_flush_all_magazines(pool: *const c_void);
+    fn pcpbuddy_glue_flush_this_magazine(pool: *const c_void);
     fn pcpbuddy_glue_cancel_flush_work();
     fn pcpbuddy_glue_floor_create() -> c_int;
     fn pcpbuddy_glue_floor_destroy();
@@ -250,17 +250,18 @@ pub(crate) unsafe fn front_publish(front: *mut c_void) {
     unsafe { pcpbuddy_glue_front_publish(front) }
 }
 
-/// Every online CPU returns its magazine (an IPI to each, waiting). Process context with
-/// interrupts enabled, no spinlock held.
-pub(crate) fn flush_all_magazines() {
+/// Every online CPU returns its magazine to `pool` (an IPI to each, waiting). Process context
+/// with interrupts enabled, no spinlock held.
+pub(crate) fn flush_all_magazines(pool: &crate::pool::Pool) {
     // SAFETY: Called from process context (ioctl, debugfs, unload, hotplug); no lock held.
-    unsafe { pcpbuddy_glue_flush_all_magazines() }
+    // `pool` outlives the call, which waits for every CPU.
+    unsafe { pcpbuddy_glue_flush_all_magazines(core::ptr::from_ref(pool).cast()) }
 }
 
-/// This CPU returns its magazine.
-pub(crate) fn flush_this_magazine() {
-    // SAFETY: Disables interrupts around the flush itself.
-    unsafe { pcpbuddy_glue_flush_this_magazine() }
+/// This CPU returns its magazine to `pool`.
+pub(crate) fn flush_this_magazine(pool: &crate::pool::Pool) {
+    // SAFETY: Disables interrupts around the flush itself; `pool` outlives the call.
+    unsafe { pcpbuddy_glue_flush_this_magazine(core::ptr::from_ref(pool).cast()) }
 }
 
 /// Waits for a flush queued by a failed atomic allocation (unload).

@@ -71,7 +71,7 @@ impl Drop for Hotplug {
 /// Teardown on the CPU going offline: its magazine and its cache go back.
 extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
     if let Some(pool) = Pool::get() {
-        glue::flush_this_magazine();
+        glue::flush_this_magazine(pool);
         pool.core().drain_cpu(cpu as usize);
     }
     0

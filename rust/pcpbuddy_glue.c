@@ -268,28 +268,33 @@ void pcpbuddy_glue_front_publish(void __percpu *front)
 	WRITE_ONCE(pcpbuddy_front, front);
 }
 
-static void pcpbuddy_flush_local(void *unused)
+/* @pool: the Rust pool, or NULL for the published one. */
+static void pcpbuddy_flush_local(void *pool)
 {
 	void __percpu *front = READ_ONCE(pcpbuddy_front);
 
 	/* Hard interrupt context, interrupts off: this CPU's magazine is ours. */
 	if (front)
-		pcpbuddy_rs_flush_magazine(this_cpu_ptr(front));
+		pcpbuddy_rs_flush_magazine(pool, this_cpu_ptr(front));
 }
 
-/* Every online CPU returns its magazine; waits. Process context, interrupts on. */
-void pcpbuddy_glue_flush_all_magazines(void)
+/*
+ * Every online CPU returns its magazine to @pool (NULL: the published pool);
+ * waits. Process context, interrupts on. The pool's unload passes itself: it
+ * is no longer published by then.
+ */
+void pcpbuddy_glue_flush_all_magazines(const void *pool)
 {
-	on_each_cpu(pcpbuddy_flush_local, NULL, 1);
+	on_each_cpu(pcpbuddy_flush_local, (void *)pool, 1);
 }
 
 /* This CPU returns its magazine (the hotplug teardown, on the CPU going down). */
-void pcpbuddy_glue_flush_this_magazine(void)
+void pcpbuddy_glue_flush_this_magazine(const void *pool)
 {
 	unsigned long flags;
 
 	local_irq_save(flags);
-	pcpbuddy_flush_local(NULL);
+	pcpbuddy_flush_local((void *)pool);
 	local_irq_restore(flags);
 }
 
@@ -299,7 +304,7 @@ void pcpbuddy_glue_flush_this_magazine(void)
  */
 static void pcpbuddy_flush_work_fn(struct work_struct *work)
 {
-	pcpbuddy_glue_flush_all_magazines();
+	pcpbuddy_glue_flush_all_magazines(NULL);
 }
 
 static DECLARE_WORK(pcpbuddy_flush_work, pcpbuddy_flush_work_fn);
@@ -359,7 +364,7 @@ static struct page *pcpbuddy_alloc(gfp_t gfp, unsigned int order, bool folio)
 			queue_work(system_wq, &pcpbuddy_flush_work);
 			return NULL;
 		}
-		pcpbuddy_glue_flush_all_magazines();
+		pcpbuddy_glue_flush_all_magazines(NULL);
 		page = pcpbuddy_alloc_local(order, folio, &compound);
 		if (!page)
 			return NULL;

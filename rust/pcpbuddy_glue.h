@@ -40,8 +40,8 @@ void __percpu *pcpbuddy_glue_front_alloc(size_t size, size_t align);
 void pcpbuddy_glue_front_free(void __percpu *front);
 void *pcpbuddy_glue_front_of(void __percpu *front, unsigned int cpu);
 void pcpbuddy_glue_front_publish(void __percpu *front);
-void pcpbuddy_glue_flush_all_magazines(void);
-void pcpbuddy_glue_flush_this_magazine(void);
+void pcpbuddy_glue_flush_all_magazines(const void *pool);
+void pcpbuddy_glue_flush_this_magazine(const void *pool);
 void pcpbuddy_glue_cancel_flush_work(void);
 struct folio *pcpbuddy_glue_folio_alloc(gfp_t gfp, unsigned int order);
 void pcpbuddy_glue_folio_put(struct folio *folio);
@@ -69,8 +69,11 @@ int pcpbuddy_rs_free(void *front, struct page *page, unsigned int order, int kin
 int pcpbuddy_rs_prepare_free_folio(struct folio *folio, unsigned int *order);
 /* Whether returning every magazine could let an allocation of @order succeed. */
 bool pcpbuddy_rs_may_have_more(unsigned int order);
-/* Interrupts disabled, @front is this CPU's magazine (or a dead CPU's). */
-void pcpbuddy_rs_flush_magazine(void *front);
+/*
+ * Interrupts disabled, @front is this CPU's magazine (or a dead CPU's); @pool
+ * is the Rust pool that owns it, or NULL for the published one.
+ */
+void pcpbuddy_rs_flush_magazine(const void *pool, void *front);
 /* Counts a call from NMI context; returns -EINVAL. */
 int pcpbuddy_rs_refuse_nmi(void);
 int pcpbuddy_rs_get_info(struct pcpbuddy_info *info);

@@ -253,7 +253,7 @@ impl Pool {
     /// that the caches and the global pool see all free memory: before a drain of everything,
     /// a verification or a benchmark.
     pub(crate) fn flush_magazines(&self) {
-        glue::flush_all_magazines();
+        glue::flush_all_magazines(self);
     }
 
     /// The pool's description for user space and in-kernel users. Any context but NMI: no lock.
@@ -477,7 +477,8 @@ impl Drop for Pool {
         // pages is out: magazines first (each CPU its own), then the caches and fragments.
         if self.published {
             glue::cancel_flush_work();
-            glue::flush_all_magazines();
+            // Not through `Pool::get()`: the pool is no longer published.
+            glue::flush_all_magazines(self);
             // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
             // module uses the API), and the per-CPU memory outlives this call.
             unsafe { glue::front_publish(core::ptr::null_mut()) };
