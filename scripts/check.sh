@@ -116,11 +116,12 @@ fi
 # --- VM selftests -----------------------------------------------------------
 # The guest does not inherit this environment: pass the tests' settings on the command line.
 vm_env=()
-for var in FUZZ_LONG FUZZ_CALLS FUZZ_SEED FUZZ_ARGS TEST_TIMEOUT; do
+for var in FUZZ_LONG FUZZ_CALLS FUZZ_SEED FUZZ_ARGS STRESS_LONG STRESS_OPS STRESS_SEED TEST_TIMEOUT; do
 	[ -z "${!var:-}" ] || vm_env+=("$var=$(printf %q "${!var}")")
 done
-# The long fuzzer run (FUZZ_LONG=1: 2*10^7 calls) takes longer than the VM's default time limit.
-[ -z "${FUZZ_LONG:-}" ] || export VM_TIMEOUT=${VM_TIMEOUT:-3600}
+# The long fuzzer run (FUZZ_LONG=1: 10^7 calls) and the long stress run (STRESS_LONG=1: 10^7
+# operations) take longer than the VM's default time limit.
+[ -z "${FUZZ_LONG:-}${STRESS_LONG:-}" ] || export VM_TIMEOUT=${VM_TIMEOUT:-3600}
 out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 vm_start=$(date +%s)

@@ -14,8 +14,9 @@ set -u
 out=${1:?usage: run_vm.sh OUTDIR [TEST...]}
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-# The long fuzzer run (FUZZ_LONG=1, see test_fuzz.sh) needs more than the usual limit.
-if [ -n "${FUZZ_LONG:-}" ]; then
+# The long fuzzer and stress runs (FUZZ_LONG=1, STRESS_LONG=1: see test_fuzz.sh, test_stress.sh)
+# need more than the usual limit.
+if [ -n "${FUZZ_LONG:-}${STRESS_LONG:-}" ]; then
 	TEST_TIMEOUT=${TEST_TIMEOUT:-2700}
 else
 	TEST_TIMEOUT=${TEST_TIMEOUT:-300}
