@@ -25,6 +25,7 @@ mod platform;
 mod pool;
 mod reserve;
 mod table;
+mod trace;
 mod uapi;
 
 use pool::{Config, Pool};

@@ -24,6 +24,7 @@ use crate::{
         platform::{BitmapLine, Lock, MapLine, Platform},
         remote::RemoteQueue,
         stats::CpuStats,
+        trace::Event,
     },
     table::Table,
 };
@@ -179,5 +180,15 @@ impl Platform for KernelPlatform {
         // The head keeps the pool's reference, as every free page has.
         // SAFETY: As above; `_refcount` is an `atomic_t`.
         unsafe { crate::pool::set_page_count(head, 1) };
+    }
+
+    #[inline(always)]
+    fn trace(&self, event: Event) {
+        let block_pfn = |block: usize| glue::page_to_pfn(self.first_page[block]);
+        crate::trace::fire(
+            event,
+            |page| block_pfn(page >> self.order) + (page & ((1 << self.order) - 1)),
+            block_pfn,
+        );
     }
 }

@@ -285,9 +285,14 @@ impl Pool {
     /// The `struct page` of page `index` (which must be in the pool).
     #[inline(always)]
     pub(crate) fn page(&self, index: PageIndex) -> *mut bindings::page {
-        let mask = (1usize << self.pageblock_order) - 1;
-        let pfn = self.block_pfn[index >> self.pageblock_order] + (index & mask);
-        (self.memmap_base + (pfn << self.page_shift)) as *mut bindings::page
+        // Wrapping operations: the fast paths' arithmetic, which cannot overflow by the type
+        // invariants (shifts below 64; a pool pfn's `struct page` address is `memmap_base +
+        // (pfn << page_shift)`), so that an overflow-checked build pays no check for it. The
+        // index itself is bounds-checked.
+        let mask = (1usize << self.pageblock_order).wrapping_sub(1);
+        let pfn = self.block_pfn[index.wrapping_shr(self.pageblock_order)].wrapping_add(index & mask);
+        self.memmap_base
+            .wrapping_add(pfn.wrapping_shl(self.page_shift)) as *mut bindings::page
     }
 
     /// The pfn of page `index`, if it is in the pool.
@@ -301,14 +306,18 @@ impl Pool {
     /// Arithmetic only: `page` is not dereferenced.
     #[inline(always)]
     pub(crate) fn index_of(&self, page: *const bindings::page) -> Option<PageIndex> {
+        // Wrapping operations as in `page()`: the shifts are below 64 (type invariants), and any
+        // pointer value, however hostile, gives some offset that the table then rejects.
         let offset = (page as usize).wrapping_sub(self.memmap_base);
-        if offset & ((1 << self.page_shift) - 1) != 0 {
+        if offset & (1usize << self.page_shift).wrapping_sub(1) != 0 {
             return None;
         }
-        let pfn = offset >> self.page_shift;
-        let block = self.frames.lookup((pfn >> self.pageblock_order) as u64)?;
-        let mask = (1usize << self.pageblock_order) - 1;
-        Some(((block as usize) << self.pageblock_order) | (pfn & mask))
+        let pfn = offset.wrapping_shr(self.page_shift);
+        let block = self
+            .frames
+            .lookup(pfn.wrapping_shr(self.pageblock_order) as u64)?;
+        let mask = (1usize << self.pageblock_order).wrapping_sub(1);
+        Some((block as usize).wrapping_shl(self.pageblock_order) | (pfn & mask))
     }
 
     /// Allocates through `mag`: the first page and whether the caller must make it compound.

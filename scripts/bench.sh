@@ -18,6 +18,11 @@
 #   BENCH_CPUS (2)         vCPUs of the main suite run
 #   BENCH_REMOTE_CPUS (4)  vCPUs of the second run, the remote pattern's CPU sweep (0: skip)
 #   BENCH_POOL_MB (256)    pool size
+#   BENCH_BUILD=release|checked  how the module is built for the run. release (default):
+#       as a distribution kernel builds Rust (CONFIG_RUST_OVERFLOW_CHECKS=y, the Kconfig
+#       default; debug assertions off: -Cdebug-assertions=n). checked: as the tests run
+#       it (the test kernel's overflow checks and debug assertions). The next `make`
+#       rebuilds the module the test way (kbuild sees the flags change).
 
 source "$(dirname "$0")/lib.sh"
 cd "$PCPBUDDY_TOP"
@@ -39,7 +44,14 @@ if [ "$mode" = auto ]; then
 	if [ "$kvm" = yes ]; then mode=wall; else mode=icount; fi
 	log "BENCH_MODE=auto: $mode (KVM: $kvm)"
 fi
-make -s -C "$PCPBUDDY_TOP" modules KDIR="$KDIR" >/dev/null || die "module build failed (run make)"
+build=${BENCH_BUILD:-release}
+case "$build" in
+release) krustflags="-Cdebug-assertions=n" build_label="module: overflow checks on, debug assertions off" ;;
+checked) krustflags="" build_label="module: overflow checks and debug assertions on" ;;
+*) die "BENCH_BUILD=$build: expected release or checked" ;;
+esac
+make -s -C "$PCPBUDDY_TOP" modules KDIR="$KDIR" KRUSTFLAGS="$krustflags" >/dev/null ||
+	die "module build failed (run make)"
 (cd rust/pcpbctl && cargo build --release --quiet) || die "pcpbctl build failed"
 pcpbctl=$PCPBUDDY_TOP/rust/pcpbctl/target/release/pcpbctl
 
@@ -65,6 +77,7 @@ fi
 # The debug kernel (KASAN, lockdep, ...) runs fine for a benchmark's correctness, but its times
 # say nothing about the allocators.
 [ "$PCPBUDDY_KERNEL" = default ] || label+=", $PCPBUDDY_KERNEL kernel: times are meaningless"
+label+="; $build_label"
 
 stamp=$(date +%Y%m%d-%H%M%S)
 out="$PCPBUDDY_TOP/results/$stamp-$mode"

@@ -75,7 +75,9 @@ impl Geometry {
 
     /// Pages per block (`2^P`).
     pub const fn block_pages(&self) -> usize {
-        1 << self.block_order
+        // The wrapping shifts here are the plain ones (`P <= MAX_BLOCK_ORDER`, invariant)
+        // without the shift check of an overflow-checked build: these run on every free.
+        1usize.wrapping_shl(self.block_order)
     }
 
     /// Number of blocks in the pool.
@@ -115,7 +117,7 @@ impl Geometry {
 
     /// Block index of a page index, `None` if the page is outside the pool.
     pub const fn block_of(&self, page: PageIndex) -> Option<usize> {
-        let block = page >> self.block_order;
+        let block = page.wrapping_shr(self.block_order);
         if block < self.nr_blocks {
             Some(block)
         } else {
@@ -125,12 +127,12 @@ impl Geometry {
 
     /// Offset of a page inside its block.
     pub(crate) const fn offset_of(&self, page: PageIndex) -> usize {
-        page & (self.block_pages() - 1)
+        page & self.block_pages().wrapping_sub(1)
     }
 
     /// First page index of a block.
     pub const fn first_page(&self, block: usize) -> PageIndex {
-        block << self.block_order
+        block.wrapping_shl(self.block_order)
     }
 }
 

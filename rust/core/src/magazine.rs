@@ -104,8 +104,10 @@ impl Magazine {
         let k = k as usize;
         let len = usize::from(self.len[k]);
         debug_assert!(len < MAG_CAP[k]);
-        self.slots[MAG_OFFSETS[k] + len] = page as u32;
-        self.len[k] += 1;
+        // No overflow: offsets and lengths are below `MAG_SLOTS` (invariant), and the index is
+        // bounds-checked anyway.
+        self.slots[MAG_OFFSETS[k].wrapping_add(len)] = page as u32;
+        self.len[k] = self.len[k].wrapping_add(1);
     }
 
     /// Pops the most recently pushed unit of order `k`, if any; `k <= MAG_MAX_ORDER`.
@@ -114,7 +116,7 @@ impl Magazine {
         let k = k as usize;
         let len = self.len[k].checked_sub(1)?;
         self.len[k] = len;
-        Some(self.slots[MAG_OFFSETS[k] + usize::from(len)] as usize)
+        Some(self.slots[MAG_OFFSETS[k].wrapping_add(usize::from(len))] as usize)
     }
 
     /// Removes the `count` oldest units of stack `k` (the bottom), calling `f` for each, and

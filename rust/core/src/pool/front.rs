@@ -36,7 +36,8 @@ impl<Pl: Platform> Pool<Pl> {
                 self.unit_byte(page)
                     .store(unit::unit(ALLOC, order, folio), Ordering::Release);
                 stats.allocs.inc();
-                stats.alloc_pages.add(1 << order);
+                // `order <= mag_max < 64`: no shift check needed.
+                stats.alloc_pages.add(1u64.wrapping_shl(order));
                 self.platform.trace(Event::Alloc {
                     page,
                     order,
@@ -96,7 +97,8 @@ impl<Pl: Platform> Pool<Pl> {
         };
         let result = self.free_inner(mag, page, order, folio, before_commit);
         match result {
-            Ok(()) => stats.freed_pages.add(1 << order),
+            // `order <= P` (checked by the free): no shift check needed.
+            Ok(()) => stats.freed_pages.add(1u64.wrapping_shl(order)),
             Err(error) => stats.free_errors[error.index()].inc_shared(),
         }
         result
@@ -146,7 +148,7 @@ impl<Pl: Platform> Pool<Pl> {
         let block = self.geo.block_of(page).ok_or(FreeError::OutOfPool)?;
         // Blocks are aligned to their size, so a page index aligned to the order is an offset
         // aligned to it.
-        if page & ((1 << order) - 1) != 0 {
+        if page & 1usize.wrapping_shl(order).wrapping_sub(1) != 0 {
             return Err(FreeError::Misaligned);
         }
         let byte = self.unit_byte(page);
@@ -181,7 +183,7 @@ impl<Pl: Platform> Pool<Pl> {
             return Err(self.refused(page, order, folio));
         }
         if to == PARKED {
-            let group = 1 << (self.geo.offset_of(page) >> p.saturating_sub(6));
+            let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
             self.note_parked(mag, block, group);
             self.platform.cpu_stats(cpu).frees_remote.inc();
         } else {

@@ -163,7 +163,9 @@ impl<Pl: Platform> Pool<Pl> {
     /// The state byte of page `page` (which must be in the pool), without building a buddy view.
     #[inline(always)]
     pub(crate) fn unit_byte(&self, page: PageIndex) -> &super::sync::AtomicU8 {
-        &self.platform.maps()[page >> self.map_shift].0[page & self.map_mask]
+        // INVARIANT: `map_shift < 64`, so the wrapping shift is the plain one, without the check
+        // an overflow-checked build would add; the indices are bounds-checked.
+        &self.platform.maps()[page.wrapping_shr(self.map_shift)].0[page & self.map_mask]
     }
 
     /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.
