@@ -41,7 +41,8 @@ struct pcpbuddy_info {
 /* PCPBUDDY_IOC_ALLOC: allocate 2^order pages; the open file owns the handle. */
 struct pcpbuddy_alloc {
 	__u32 order;	/* in: 0..block_order */
-	__s32 cpu;	/* in: whose cache: -1 = the calling CPU, else an online CPU */
+	__s32 cpu;	/* in: where it runs: -1 = the calling CPU, else an online CPU
+			 * (in process context there, through the exported API) */
 	__u32 flags;	/* in: PCPBUDDY_ALLOC_* */
 	__u32 handle;	/* out: for PCPBUDDY_IOC_FREE */
 	__u64 pfn;	/* out: page frame number of the first page */
@@ -51,8 +52,8 @@ struct pcpbuddy_alloc {
 /* PCPBUDDY_IOC_FREE: free a handle's pages. */
 struct pcpbuddy_free {
 	__u32 handle;	/* in: from PCPBUDDY_IOC_ALLOC on this file */
-	__s32 cpu;	/* in: who frees: -1 = the calling CPU, else an online CPU (a CPU that
-			 * does not own the block frees remotely) */
+	__s32 cpu;	/* in: where it runs: -1 = the calling CPU, else an online CPU (a CPU
+			 * that does not own the block frees remotely) */
 	__u32 order;	/* in: the order it was allocated with; another order is refused
 			 * (-EINVAL) by the allocator's own check and the handle stays */
 	__u32 flags;	/* in: PCPBUDDY_FREE_* */
