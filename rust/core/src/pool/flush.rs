@@ -12,7 +12,7 @@
 //! # Trim (`trim_if_needed`)
 //!
 //! When the cache and the magazine hold more than `high` pages, the magazine goes back into the
-//! blocks first, then the cache shrinks to `high - max(batch, high / 4)`: loose chunks back to
+//! blocks first, then the cache shrinks to `high - max(batch, high / 2)`: loose chunks back to
 //! the global pool (merging there), wholly free owned blocks back whole, then the partly used
 //! owned blocks with the largest free units become fragments.
 //!
@@ -274,7 +274,10 @@ impl<Pl: Platform> Pool<Pl> {
         stats.trims.inc();
         // Blocks leave the cache whole only with their cached units home.
         self.flush_magazine_locked(c, mag, stats);
-        let target = high.saturating_sub((policy.batch as usize).max(high / 4));
+        // Down to half (or `batch` below): as a claim takes up to `high / 2` at once, so that a
+        // stream of block-order allocations and frees takes the global lock once per half a
+        // cache, not once per block.
+        let target = high.saturating_sub((policy.batch as usize).max(high / 2));
         let before = c.pages;
         self.shrink(c, stats, target, false);
         self.platform.trace(Event::Drain {
