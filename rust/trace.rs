@@ -12,6 +12,9 @@
 use crate::pcpcore::trace::Event;
 use kernel::{bindings, prelude::*};
 
+// `struct tracepoint` has a member bindgen renders as not FFI-safe; these statics are only ever
+// used by address (their static key), never read or passed by value.
+#[allow(improper_ctypes)]
 extern "C" {
     static __tracepoint_pcpbuddy_alloc: bindings::tracepoint;
     static __tracepoint_pcpbuddy_free: bindings::tracepoint;

@@ -133,6 +133,7 @@ impl BlockMeta {
     }
 
     /// The block's state. Lock-free; exact when the holder's lock is held.
+    #[inline]
     pub fn kind(&self) -> BlockKind {
         BlockKind::decode(self.shared.state.load(Ordering::Acquire))
     }

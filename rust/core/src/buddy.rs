@@ -35,10 +35,12 @@ use super::unit::{self, ALLOC, CACHED, FREE, NONE, PARKED};
 /// # Invariants
 ///
 /// Under the holder's lock, `nr_free[k]` is the number of `FREE` units of
-/// order `k` in the block's map and `free_pages` the pages they cover.
+/// order `k` in the block's map, `free_pages` the pages they cover, and bit `k` of `orders` is
+/// set exactly when `nr_free[k] != 0` (the largest and the smallest free order in O(1)).
 pub struct BuddyCounts {
     nr_free: [AtomicU16; NR_ORDERS],
     free_pages: AtomicU16,
+    orders: AtomicU16,
 }
 
 impl BuddyCounts {
@@ -47,6 +49,7 @@ impl BuddyCounts {
         Self {
             nr_free: [const { AtomicU16::new(0) }; NR_ORDERS],
             free_pages: AtomicU16::new(0),
+            orders: AtomicU16::new(0),
         }
     }
 }
@@ -176,7 +179,34 @@ impl<'a> Buddy<'a> {
 
     /// Largest order with a free unit, `None` if the block has no free unit.
     pub(crate) fn max_free_order(&self) -> Option<u32> {
-        (0..=self.order()).rev().find(|&k| self.nr_free(k) != 0)
+        let orders = self.counts.orders.load(Relaxed);
+        (orders != 0).then(|| 15 - orders.leading_zeros())
+    }
+
+    /// The smallest order `>= min` with a free unit.
+    fn min_free_order_from(&self, min: u32) -> Option<u32> {
+        let orders = self.counts.orders.load(Relaxed) & u16::MAX.wrapping_shl(min);
+        (orders != 0).then(|| orders.trailing_zeros())
+    }
+
+    /// Adds `delta` to the count of free units of order `k`, keeping `orders` in step.
+    fn bump_free(&self, k: u32, delta: i32) {
+        let count = &self.counts.nr_free[k as usize];
+        bump(count, delta);
+        let bit = 1u16 << k;
+        let orders = self.counts.orders.load(Relaxed);
+        let orders = if count.load(Relaxed) == 0 {
+            orders & !bit
+        } else {
+            orders | bit
+        };
+        self.counts.orders.store(orders, Relaxed);
+    }
+
+    /// Whether `orders` agrees with the counts (for the checker).
+    pub(crate) fn orders_match_counts(&self) -> bool {
+        let orders = self.counts.orders.load(Relaxed);
+        (0..NR_ORDERS as u32).all(|k| (orders >> k & 1 != 0) == (self.nr_free(k) != 0))
     }
 
     /// Whether the whole block is one free unit.
@@ -205,9 +235,10 @@ impl<'a> Buddy<'a> {
         for count in &self.counts.nr_free {
             count.store(0, Relaxed);
         }
+        self.counts.orders.store(0, Relaxed);
         self.store(0, unit::unit(FREE, self.order(), false));
         self.set_bit(0, self.order());
-        bump(&self.counts.nr_free[self.order() as usize], 1);
+        self.bump_free(self.order(), 1);
         self.counts.free_pages.store(self.pages() as u16, Relaxed);
     }
 
@@ -219,20 +250,20 @@ impl<'a> Buddy<'a> {
     /// split down to `want` and the upper halves stay free here. Holder only.
     pub(crate) fn take(&self, min: u32, want: u32, mark: u8, compound: bool) -> Option<Taken> {
         debug_assert!(min <= want && want <= self.order());
-        let j = (min..=self.order()).find(|&j| self.nr_free(j) != 0)?;
+        let j = self.min_free_order_from(min)?;
         let found = self.find_free(j);
         debug_assert!(found.is_some(), "free count of order {j} without a unit");
         let off = found?;
         let was_compound = unit::compound(self.load(off));
         self.clear_bit(off, j);
-        bump(&self.counts.nr_free[j as usize], -1);
+        self.bump_free(j, -1);
         let target = j.min(want);
         // Split: the lower half keeps the start at `off`, each upper half becomes a free unit.
         for order in target..j {
             let upper = off + (1 << order);
             self.store(upper, unit::unit(FREE, order, false));
             self.set_bit(upper, order);
-            bump(&self.counts.nr_free[order as usize], 1);
+            self.bump_free(order, 1);
         }
         self.store(off, unit::unit(mark, target, compound));
         bump(&self.counts.free_pages, -(1 << target));
@@ -257,7 +288,7 @@ impl<'a> Buddy<'a> {
                 break;
             }
             self.clear_bit(buddy, k);
-            bump(&self.counts.nr_free[k as usize], -1);
+            self.bump_free(k, -1);
             self.store(off.max(buddy), NONE);
             off = off.min(buddy);
             k += 1;
@@ -266,7 +297,7 @@ impl<'a> Buddy<'a> {
         let keep_compound = compound && merges == 0 && k == self.order();
         self.store(off, unit::unit(FREE, k, keep_compound));
         self.set_bit(off, k);
-        bump(&self.counts.nr_free[k as usize], 1);
+        self.bump_free(k, 1);
         merges
     }
 

@@ -84,8 +84,14 @@ impl LooseStacks {
 pub struct CpuCache {
     pub(crate) owned: Buckets,
     pub(crate) loose: LooseStacks,
-    /// Free pages held: free units of owned blocks and loose chunks (parked remote frees count
-    /// once absorbed; the magazine's pages are the magazine's).
+    /// The last whole block freed into an owned block, kept as one `CACHED` unit of the block
+    /// order (compound if it was a folio) instead of being put back into its buddy: the next
+    /// allocation of the block order takes it with no buddy or list work, as a magazine would.
+    /// Its block stays in the full bucket (its buddy has no free unit); a trim or drain puts it
+    /// back first.
+    pub(crate) whole: Option<u32>,
+    /// Free pages held: free units of owned blocks, loose chunks and the `whole` block (parked
+    /// remote frees count once absorbed; the magazine's pages are the magazine's).
     pub(crate) pages: usize,
 }
 
@@ -95,6 +101,7 @@ impl CpuCache {
         Self {
             owned: Buckets::new(),
             loose: LooseStacks::new(),
+            whole: None,
             pages: 0,
         }
     }

@@ -69,11 +69,13 @@ impl Geometry {
     }
 
     /// The pageblock order `P`: a block has `2^P` pages and buddy orders `0..=P`.
+    #[inline]
     pub const fn block_order(&self) -> u32 {
         self.block_order
     }
 
     /// Pages per block (`2^P`).
+    #[inline]
     pub const fn block_pages(&self) -> usize {
         // The wrapping shifts here are the plain ones (`P <= MAX_BLOCK_ORDER`, invariant)
         // without the shift check of an overflow-checked build: these run on every free.
@@ -81,11 +83,13 @@ impl Geometry {
     }
 
     /// Number of blocks in the pool.
+    #[inline]
     pub const fn nr_blocks(&self) -> usize {
         self.nr_blocks
     }
 
     /// Number of pages in the pool.
+    #[inline]
     pub const fn total_pages(&self) -> usize {
         self.nr_blocks << self.block_order
     }
@@ -116,6 +120,7 @@ impl Geometry {
     }
 
     /// Block index of a page index, `None` if the page is outside the pool.
+    #[inline]
     pub const fn block_of(&self, page: PageIndex) -> Option<usize> {
         let block = page.wrapping_shr(self.block_order);
         if block < self.nr_blocks {
@@ -126,11 +131,13 @@ impl Geometry {
     }
 
     /// Offset of a page inside its block.
+    #[inline]
     pub(crate) const fn offset_of(&self, page: PageIndex) -> usize {
         page & self.block_pages().wrapping_sub(1)
     }
 
     /// First page index of a block.
+    #[inline]
     pub const fn first_page(&self, block: usize) -> PageIndex {
         block.wrapping_shl(self.block_order)
     }

@@ -47,6 +47,8 @@ pub struct Magazine {
     /// Units a stack may hold before a free flushes it: from the policy's `high`, refreshed
     /// on every slow path.
     limit: [u16; NR_MAG_ORDERS],
+    /// The `high` the limits were computed from (`u32::MAX`: none yet).
+    limits_for: u32,
     slots: [u32; MAG_SLOTS],
     pub(crate) outbox: Outbox,
 }
@@ -63,6 +65,7 @@ impl Magazine {
                 MAG_CAP[2] as u16,
                 MAG_CAP[3] as u16,
             ],
+            limits_for: u32::MAX,
             slots: [0; MAG_SLOTS],
             outbox: Outbox::new(),
         }
@@ -81,9 +84,19 @@ impl Magazine {
 
     /// Sets the stacks' limits from the policy's `high` (pages): stack `k` holds at most
     /// `high >> (k + 2)` units, so that the four stacks together stay within `high`.
-    pub(crate) fn set_limits(&mut self, high: usize) {
+    /// Cheap when `high` did not change (every slow path calls it).
+    #[inline]
+    pub(crate) fn set_limits(&mut self, high: u32) {
+        if high != self.limits_for {
+            self.compute_limits(high);
+        }
+    }
+
+    #[cold]
+    fn compute_limits(&mut self, high: u32) {
+        self.limits_for = high;
         for (k, (limit, cap)) in self.limit.iter_mut().zip(MAG_CAP).enumerate() {
-            *limit = (high >> (k + 2)).clamp(1, cap) as u16;
+            *limit = ((high as usize) >> (k + 2)).clamp(1, cap) as u16;
         }
     }
 
@@ -93,13 +106,13 @@ impl Magazine {
     }
 
     /// Whether stack `k` is at its limit; `k <= MAG_MAX_ORDER`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_full(&self, k: u32) -> bool {
         self.len[k as usize] >= self.limit[k as usize]
     }
 
     /// Pushes a unit; `k <= MAG_MAX_ORDER` and the stack is not full.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, k: u32, page: usize) {
         let k = k as usize;
         let len = usize::from(self.len[k]);
@@ -111,7 +124,7 @@ impl Magazine {
     }
 
     /// Pops the most recently pushed unit of order `k`, if any; `k <= MAG_MAX_ORDER`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self, k: u32) -> Option<usize> {
         let k = k as usize;
         let len = self.len[k].checked_sub(1)?;

@@ -41,6 +41,7 @@ impl Counter {
     /// perhaps from another CPU than the counter's). Cold paths only: it is a locked
     /// instruction.
     #[cold]
+    #[inline(never)]
     pub fn inc_shared(&self) {
         self.0.fetch_add(1, Relaxed);
     }

@@ -100,6 +100,7 @@ fn check_block<Pl: Platform>(pool: &Pool<Pl>, block: usize) -> Result<usize, Ver
         return Err(bad_state);
     }
     if (0..=p).any(|k| buddy.nr_free(k) != nr_free[k as usize])
+        || !buddy.orders_match_counts()
         || buddy.free_pages() != free_pages
         || !buddy.bitmap_matches_map()
     {
@@ -174,6 +175,14 @@ fn check_cache<Pl: Platform>(
             .ok_or(VerifyError::BadLoose { cpu, page })?;
             tally.free_pages += 1 << order;
         }
+    }
+    if let Some(page) = c.whole {
+        let page = page as usize;
+        let owned = BlockKind::Owned(cpu as u32);
+        cached_unit(pool, page, p, true, |kind| kind == owned)
+            .filter(|&block| pool.geometry().first_page(block) == page)
+            .ok_or(VerifyError::BadLoose { cpu, page })?;
+        tally.free_pages += 1 << p;
     }
     if tally.free_pages != c.pages {
         return Err(VerifyError::PageCountMismatch {
@@ -250,6 +259,9 @@ pub(crate) fn verify<Pl: Platform>(
                 for &page in c.loose.chunks(k) {
                     loose.add(page as usize, k);
                 }
+            }
+            if let Some(page) = c.whole {
+                loose.add(page as usize, geo.block_order());
             }
             Ok(())
         })?;

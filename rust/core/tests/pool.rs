@@ -640,6 +640,42 @@ fn block_order_folio_stays_compound() {
     t.done();
 }
 
+/// A whole block freed by its owner stays cached as one unit: the next block-order allocation
+/// takes it back without touching the buddy or the lists; trims and drains put it back first.
+#[test]
+fn owner_keeps_the_last_whole_block_cached() {
+    let mut t = T::new(9, 4, 2);
+    let f = t.try_alloc_kind(0, 9, true).unwrap();
+    let other = t.try_alloc_kind(0, 9, false).unwrap();
+    t.free_folio(0, f, 9).unwrap();
+    let info = t.pool.block_info(f >> 9).unwrap();
+    assert_eq!(
+        (info.free_pages, info.cached_pages, info.compound),
+        (0, 512, true)
+    );
+    t.verify();
+    // The second whole block goes back into its buddy: the slot is taken.
+    t.free(0, other, 9).unwrap();
+    assert_eq!(t.pool.block_info(other >> 9).unwrap().free_pages, 512);
+    t.verify();
+    // A folio takes the cached one (compound, kept); plain pages take the plain block.
+    let g = t.try_alloc_kind(0, 9, true).unwrap();
+    assert_eq!(g, f);
+    let h = t.try_alloc_kind(0, 9, false).unwrap();
+    assert_eq!(h, other);
+    assert_eq!(t.stats(0).compound_undone, 0);
+    t.free_folio(0, g, 9).unwrap();
+    t.free(0, h, 9).unwrap();
+    // A drain puts the cached block back and gives both back whole.
+    t.pool.drain_cpu(0);
+    for page in [f, other] {
+        assert_eq!(t.kind(page), BlockKind::Free);
+    }
+    assert!(t.pool.block_info(f >> 9).unwrap().compound);
+    t.verify();
+    t.done();
+}
+
 #[test]
 fn compound_block_is_undone_only_when_split_or_handed_out_plain() {
     let mut t = T::new(9, 1, 1);

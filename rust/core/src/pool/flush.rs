@@ -72,7 +72,7 @@ impl<Pl: Platform> Pool<Pl> {
         let cpu = mag.cpu();
         let stats = self.platform.cpu_stats(cpu);
         let policy = self.policy.get();
-        mag.set_limits(policy.high as usize);
+        mag.set_limits(policy.high);
         self.platform.caches()[cpu].with(|c| {
             let half = mag.len(k).div_ceil(2);
             self.return_cached(c, mag, stats, k, half);
@@ -188,9 +188,15 @@ impl<Pl: Platform> Pool<Pl> {
         let done = self.platform.caches()[cpu].with(|c| {
             match blocks[block].kind() {
                 BlockKind::Owned(owner) if owner as usize == cpu => {
-                    buddy.try_free(off, k, folio, FREE)?;
-                    stats.merges_local.add(u64::from(buddy.put(off, k, folio)));
-                    c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
+                    if k == self.geo.block_order() && c.whole.is_none() {
+                        // The whole block stays cached as it is (see `CpuCache::whole`).
+                        buddy.try_free(off, k, folio, CACHED)?;
+                        c.whole = Some(self.geo.first_page(block) as u32);
+                    } else {
+                        buddy.try_free(off, k, folio, FREE)?;
+                        stats.merges_local.add(u64::from(buddy.put(off, k, folio)));
+                        c.owned.rebucket(blocks, block, bucket_of(&buddy), false);
+                    }
                     c.pages += 1 << k;
                     stats.frees_local.inc();
                 }
@@ -293,6 +299,7 @@ impl<Pl: Platform> Pool<Pl> {
     fn shrink(&self, c: &mut CpuCache, stats: &CpuStats, target: usize, all: bool) {
         let blocks = self.blocks();
         let p = self.geo.block_order();
+        self.put_whole(c);
         self.with_global(stats, |g| {
             for k in (self.mag_max + 1)..=p {
                 while (c.pages > target || all) && c.loose.len(k) != 0 {
@@ -328,6 +335,20 @@ impl<Pl: Platform> Pool<Pl> {
             // Parked frees of fragments that their freers have notified.
             self.absorb_global_queue(g);
         });
+    }
+
+    /// Puts the cache's `whole` block back into its buddy: a wholly free owned block again.
+    /// Cache lock held.
+    pub(super) fn put_whole(&self, c: &mut CpuCache) {
+        let Some(page) = c.whole.take() else {
+            return;
+        };
+        let block = page as usize >> self.geo.block_order();
+        let buddy = self.buddy(block);
+        let compound = unit::compound(buddy.load(0));
+        buddy.put(0, self.geo.block_order(), compound);
+        c.owned
+            .rebucket(self.blocks(), block, bucket_of(&buddy), false);
     }
 
     /// Hands an owned block (already unlinked from its owner) to the global pool: whole if

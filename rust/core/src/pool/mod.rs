@@ -56,6 +56,9 @@ pub struct Pool<Pl: Platform> {
     /// `page & map_mask` (the fast paths' one-load lookup, see [`Pool::unit_byte`]).
     map_shift: u32,
     map_mask: usize,
+    /// `geo.map_lines_per_block()` and `geo.bitmap_lines_per_block()`, for [`Pool::buddy`].
+    map_lines: usize,
+    bitmap_lines: usize,
     policy: PolicyCell,
     global_stats: GlobalStats,
     /// Calls with a magazine of a CPU index out of range (no CPU to account them to).
@@ -93,6 +96,8 @@ impl<Pl: Platform> Pool<Pl> {
             mag_max: MAG_MAX_ORDER.min(block_order - 1),
             // A block's map is `map_lines_per_block` whole lines: 64 pages a line from order 6
             // up, one (partly used) line per block below.
+            map_lines: geo.map_lines_per_block(),
+            bitmap_lines: geo.bitmap_lines_per_block(),
             map_shift: block_order.min(6),
             map_mask: (1 << block_order.min(6)) - 1,
             policy: PolicyCell::new(Policy::default_for(block_order)),
@@ -149,13 +154,18 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// The buddy view of a block.
+    #[inline]
     pub(crate) fn buddy(&self, block: usize) -> Buddy<'_> {
-        let lines = self.geo.map_lines_per_block();
-        let bits = self.geo.bitmap_lines_per_block();
+        // The block is checked first; then the products cannot overflow (the platform's arrays
+        // have `nr_blocks * lines` entries), so wrapping arithmetic spares an overflow-checked
+        // build its checks on every slow path. The slices are still bounds-checked.
+        let counts = self.platform.blocks()[block].counts();
+        let map = block.wrapping_mul(self.map_lines);
+        let bits = block.wrapping_mul(self.bitmap_lines);
         Buddy::new(
-            &self.platform.maps()[block * lines..(block + 1) * lines],
-            &self.platform.bitmaps()[block * bits..(block + 1) * bits],
-            self.platform.blocks()[block].counts(),
+            &self.platform.maps()[map..map.wrapping_add(self.map_lines)],
+            &self.platform.bitmaps()[bits..bits.wrapping_add(self.bitmap_lines)],
+            counts,
             &self.geo,
         )
     }

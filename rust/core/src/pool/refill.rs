@@ -60,7 +60,7 @@ impl<Pl: Platform> Pool<Pl> {
             return Err(AllocError::BadOrder);
         }
         let policy = self.policy.get();
-        mag.set_limits(policy.high as usize);
+        mag.set_limits(policy.high);
         let cpu = mag.cpu();
         let cache = &self.platform.caches()[cpu];
         self.flush_outbox(mag);
@@ -149,6 +149,11 @@ impl<Pl: Platform> Pool<Pl> {
             });
         }
         let blocks = self.blocks();
+        if k == p {
+            if let Some(found) = self.take_whole(c, stats, folio) {
+                return Some(found);
+            }
+        }
         if let Some(block) = self.pick_owned(c, k, folio) {
             let buddy = self.buddy(block);
             let taken = buddy.take(k, k, ALLOC, folio)?;
@@ -170,6 +175,32 @@ impl<Pl: Platform> Pool<Pl> {
         let taken = Taken {
             off,
             order: k,
+            was_compound,
+        };
+        let make_compound = self.settle_compound(stats, block, taken, folio);
+        Some(Allocation {
+            page,
+            make_compound,
+        })
+    }
+
+    /// Takes the cache's `whole` block for an allocation of the block order, if it has one
+    /// whose compound state is the one wanted, or no other free owned block to choose from.
+    fn take_whole(&self, c: &mut CpuCache, stats: &CpuStats, folio: bool) -> Option<Allocation> {
+        let page = c.whole? as usize;
+        let p = self.geo.block_order();
+        let block = page >> p;
+        let buddy = self.buddy(block);
+        let was_compound = unit::compound(buddy.load(0));
+        if was_compound != folio && !c.owned.list(p as usize).is_empty() {
+            return None;
+        }
+        c.whole = None;
+        buddy.store(0, unit::unit(ALLOC, p, folio));
+        c.pages -= 1 << p;
+        let taken = Taken {
+            off: 0,
+            order: p,
             was_compound,
         };
         let make_compound = self.settle_compound(stats, block, taken, folio);

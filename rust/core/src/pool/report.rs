@@ -12,7 +12,7 @@ use super::super::error::VerifyError;
 use super::super::info::{BlockInfo, FragmentationInfo};
 use super::super::magazine::Magazine;
 use super::super::stats::{CpuCounters, GlobalCounters};
-use super::super::unit::{self, CACHED, PARKED};
+use super::super::unit::{self, CACHED, FREE, PARKED};
 use super::super::verify;
 use super::{Lock, Platform, Pool};
 
@@ -92,7 +92,14 @@ impl<Pl: Platform> Pool<Pl> {
             largest_free_order: buddy.max_free_order(),
             parked_pages,
             cached_pages,
-            compound: buddy.is_whole_compound(),
+            // A whole-block unit that kept its compound state: free in the buddy, or cached
+            // by its owner (`CpuCache::whole`).
+            compound: {
+                let first = buddy.load(0);
+                unit::compound(first)
+                    && unit::order(first) == self.geo.block_order()
+                    && matches!(unit::kind(first), FREE | CACHED)
+            },
         })
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use pcpbuddy_core::{
@@ -40,6 +41,9 @@ pub struct StdPlatform {
     compound: Mutex<HashSet<usize>>,
     /// Trace events, recorded while `tracing` is on (as a tracepoint someone listens to).
     events: Mutex<Option<Vec<Event>>>,
+    /// Whether `events` records: checked first, as the kernel checks a static key, so that the
+    /// hook costs nothing measurable when tracing is off (`examples/pair_count.rs`).
+    tracing: AtomicBool,
 }
 
 impl StdPlatform {
@@ -58,12 +62,22 @@ impl StdPlatform {
             stats: (0..nr_cpus).map(|_| CpuStats::new()).collect(),
             compound: Mutex::new(HashSet::new()),
             events: Mutex::new(None),
+            tracing: AtomicBool::new(false),
         }
     }
 
     /// Starts recording trace events (dropping any recorded so far).
     pub fn start_tracing(&self) {
         *self.events.lock().unwrap() = Some(Vec::new());
+        self.tracing.store(true, Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&self, event: Event) {
+        if let Some(events) = self.events.lock().unwrap().as_mut() {
+            events.push(event);
+        }
     }
 
     /// The events recorded since `start_tracing`; recording goes on.
@@ -143,9 +157,10 @@ impl Platform for StdPlatform {
             "uncompound of block {block}, which is not compound"
         );
     }
+    #[inline]
     fn trace(&self, event: Event) {
-        if let Some(events) = self.events.lock().unwrap().as_mut() {
-            events.push(event);
+        if self.tracing.load(Relaxed) {
+            self.record(event);
         }
     }
 }
