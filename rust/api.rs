@@ -23,31 +23,33 @@ use kernel::{bindings, prelude::*};
 const FREE_PAGES: c_int = 0;
 const FREE_FOLIO: c_int = 1;
 
-/// Allocation entry point.
+/// `struct pcpbuddy_rs_allocation` of `pcpbuddy_glue.h`: returned in two registers.
+#[repr(C)]
+pub(crate) struct RsAllocation {
+    page: *mut bindings::page,
+    compound: bool,
+}
+
+/// Allocation entry point: the first page (null if none) and whether the caller must make the
+/// pages a compound page.
 ///
 /// # Safety
 ///
-/// Interrupts are disabled, `front` is `this_cpu_ptr()` of the published magazines, and
-/// `compound` is valid for writes.
+/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines.
 #[no_mangle]
-unsafe extern "C" fn pcpbuddy_rs_alloc(
-    front: *mut c_void,
-    order: c_uint,
-    folio: bool,
-    compound: *mut bool,
-) -> *mut bindings::page {
+unsafe extern "C" fn pcpbuddy_rs_alloc(front: *mut c_void, order: c_uint, folio: bool) -> RsAllocation {
+    let none = RsAllocation {
+        page: core::ptr::null_mut(),
+        compound: false,
+    };
     let Some(pool) = Pool::get() else {
-        return core::ptr::null_mut();
+        return none;
     };
     // SAFETY: By the function's contract.
     let mag = unsafe { Front::this_cpu(front) };
     match pool.alloc(mag, order, folio) {
-        Ok((page, make_compound)) => {
-            // SAFETY: By the function's contract.
-            unsafe { compound.write(make_compound) };
-            page
-        }
-        Err(_) => core::ptr::null_mut(),
+        Ok((page, compound)) => RsAllocation { page, compound },
+        Err(_) => none,
     }
 }
 

@@ -329,15 +329,16 @@ static __always_inline struct page *pcpbuddy_alloc_local(unsigned int order, boo
 							 bool *compound)
 {
 	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	struct pcpbuddy_rs_allocation a;
 	unsigned long flags;
-	struct page *page;
 
 	if (unlikely(!front))
 		return NULL;
 	local_irq_save(flags);
-	page = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, folio, compound);
+	a = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, folio);
 	local_irq_restore(flags);
-	return page;
+	*compound = a.compound;
+	return a.page;
 }
 
 static struct page *pcpbuddy_alloc(gfp_t gfp, unsigned int order, bool folio)
@@ -443,13 +444,12 @@ unsigned long pcpbuddy_alloc_pages_bulk(gfp_t gfp, unsigned int order, unsigned 
 		return 0;
 	while (done < nr) {
 		unsigned long flags;
-		bool compound;
 
 		end = min(nr, done + PCPBUDDY_BULK_CHUNK);
 		local_irq_save(flags);
 		for (; done < end; done++) {
-			pages[done] = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, false,
-							&compound);
+			/* Not a folio: never to be made compound. */
+			pages[done] = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, false).page;
 			if (!pages[done])
 				break;
 		}

@@ -58,11 +58,14 @@ int pcpbuddy_glue_floor_free(struct page *page, unsigned int order);
 #define PCPBUDDY_FREE_PAGES	0	/* pages: check and reset the refcount too */
 #define PCPBUDDY_FREE_FOLIO	1	/* a folio pcpbuddy_rs_prepare_free_folio() accepted */
 
-/*
- * Interrupts disabled, @front is this CPU's magazine. Returns the first page, or
- * NULL; sets *@compound if the caller must make the pages a compound page.
- */
-struct page *pcpbuddy_rs_alloc(void *front, unsigned int order, bool folio, bool *compound);
+/* What pcpbuddy_rs_alloc() returns: in two registers, not through memory. */
+struct pcpbuddy_rs_allocation {
+	struct page *page;	/* the first page, or NULL */
+	bool compound;		/* the caller must make the pages a compound page */
+};
+
+/* Interrupts disabled, @front is this CPU's magazine. */
+struct pcpbuddy_rs_allocation pcpbuddy_rs_alloc(void *front, unsigned int order, bool folio);
 /* Interrupts disabled, @front is this CPU's magazine. 0 or -errno. */
 int pcpbuddy_rs_free(void *front, struct page *page, unsigned int order, int kind);
 /* Any context but NMI: checks a folio free and undoes a small folio's compound state. */

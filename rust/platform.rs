@@ -170,6 +170,12 @@ impl Platform for KernelPlatform {
         &self.stats[cpu].0
     }
 
+    #[inline(always)]
+    fn try_cpu_stats(&self, cpu: usize) -> Option<&CpuStats> {
+        // INVARIANT: `stats` has one entry per cache (`new`).
+        self.stats.get(cpu).map(|stats| &stats.0)
+    }
+
     fn uncompound(&self, block: usize) {
         let head = self.first_page[block];
         // SAFETY: The core calls this for a wholly free block that kept the compound state of

@@ -27,6 +27,7 @@ use crate::{
     glue,
     pcpcore::{
         error::{AllocError, FreeError},
+        pool::Allocation,
         frame_table::FrameTable,
         geometry::PageIndex,
         magazine::Magazine,
@@ -289,7 +290,7 @@ impl Pool {
         // invariants (shifts below 64; a pool pfn's `struct page` address is `memmap_base +
         // (pfn << page_shift)`), so that an overflow-checked build pays no check for it. The
         // index itself is bounds-checked.
-        let mask = (1usize << self.pageblock_order).wrapping_sub(1);
+        let mask = 1usize.wrapping_shl(self.pageblock_order).wrapping_sub(1);
         let pfn = self.block_pfn[index.wrapping_shr(self.pageblock_order)].wrapping_add(index & mask);
         self.memmap_base
             .wrapping_add(pfn.wrapping_shl(self.page_shift)) as *mut bindings::page
@@ -309,14 +310,14 @@ impl Pool {
         // Wrapping operations as in `page()`: the shifts are below 64 (type invariants), and any
         // pointer value, however hostile, gives some offset that the table then rejects.
         let offset = (page as usize).wrapping_sub(self.memmap_base);
-        if offset & (1usize << self.page_shift).wrapping_sub(1) != 0 {
+        if offset & 1usize.wrapping_shl(self.page_shift).wrapping_sub(1) != 0 {
             return None;
         }
         let pfn = offset.wrapping_shr(self.page_shift);
         let block = self
             .frames
             .lookup(pfn.wrapping_shr(self.pageblock_order) as u64)?;
-        let mask = (1usize << self.pageblock_order).wrapping_sub(1);
+        let mask = 1usize.wrapping_shl(self.pageblock_order).wrapping_sub(1);
         Some((block as usize).wrapping_shl(self.pageblock_order) | (pfn & mask))
     }
 
@@ -328,14 +329,38 @@ impl Pool {
         order: u32,
         folio: bool,
     ) -> Result<(*mut bindings::page, bool)> {
-        let allocation = self.core.alloc(mag, order, folio).map_err(|e| match e {
-            AllocError::OutOfMemory => ENOMEM,
-            AllocError::BadCpu | AllocError::BadOrder => EINVAL,
-        })?;
+        // The magazine inline; everything else out of line, so that the common path needs few
+        // registers and no frame.
+        match self.core.alloc_fast(mag, order, folio) {
+            Some(allocation) => Ok(self.hand_out(allocation)),
+            None => self.alloc_slow(mag, order, folio),
+        }
+    }
+
+    #[inline(never)]
+    fn alloc_slow(
+        &self,
+        mag: &mut Magazine,
+        order: u32,
+        folio: bool,
+    ) -> Result<(*mut bindings::page, bool)> {
+        let allocation = self
+            .core
+            .alloc_slow_path(mag, order, folio)
+            .map_err(|e| match e {
+                AllocError::OutOfMemory => ENOMEM,
+                AllocError::BadCpu | AllocError::BadOrder => EINVAL,
+            })?;
+        Ok(self.hand_out(allocation))
+    }
+
+    /// The first page of an allocation the core just made, with the user's reference added.
+    #[inline(always)]
+    fn hand_out(&self, allocation: Allocation) -> (*mut bindings::page, bool) {
         let page = self.page(allocation.page);
         // SAFETY: The page is the pool's and ours now (the core just handed it out).
         unsafe { set_page_count(page, 2) };
-        Ok((page, allocation.make_compound))
+        (page, allocation.make_compound)
     }
 
     /// Frees plain pages through `mag`: the core checks that the page is allocated with this
@@ -351,15 +376,32 @@ impl Pool {
         let Some(index) = self.index_of(page) else {
             return Err(self.refuse(mag.cpu(), FreeError::OutOfPool, page, order));
         };
+        let give_back = || {
+            // SAFETY: `page` is a `struct page` of the pool's memory, allocated with this order
+            // (the core checked), so the user gives it back to us.
+            Self::check_references(unsafe { page_count(page) })?;
+            // SAFETY: As above.
+            unsafe { set_page_count(page, 1) };
+            Ok(())
+        };
+        // The magazine inline; everything else out of line.
+        if self.core.free_fast(mag, index, order, false, &give_back) {
+            return Ok(());
+        }
+        self.free_slow(mag, page, index, order, &give_back)
+    }
+
+    #[inline(never)]
+    fn free_slow(
+        &self,
+        mag: &mut Magazine,
+        page: *mut bindings::page,
+        index: PageIndex,
+        order: u32,
+        give_back: &impl Fn() -> core::result::Result<(), FreeError>,
+    ) -> Result {
         self.core
-            .free_with(mag, index, order, false, || {
-                // SAFETY: `page` is a `struct page` of the pool's memory, allocated with this
-                // order (the core checked), so the user gives it back to us.
-                Self::check_references(unsafe { page_count(page) })?;
-                // SAFETY: As above.
-                unsafe { set_page_count(page, 1) };
-                Ok(())
-            })
+            .free_with(mag, index, order, false, give_back)
             .map_err(|e| self.misuse(e, page, order))
     }
 

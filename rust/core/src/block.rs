@@ -138,6 +138,15 @@ impl BlockMeta {
         BlockKind::decode(self.shared.state.load(Ordering::Acquire))
     }
 
+    /// Whether a free on `cpu` may cache a small unit of this block in its magazine: the block
+    /// is owned by `cpu`, or shared. Two compares of the state word, without decoding it (the
+    /// fast free's test). Lock-free; may be stale, as `kind`.
+    #[inline]
+    pub fn magazine_may_cache(&self, cpu: u32) -> bool {
+        let state = self.shared.state.load(Ordering::Acquire);
+        state == BlockKind::Owned(cpu).encode() || state == KIND_SHARED
+    }
+
     /// Sets the state. Caller holds the old and the new holder's locks.
     pub(crate) fn set_kind(&self, kind: BlockKind) {
         self.shared.state.store(kind.encode(), Ordering::Release);

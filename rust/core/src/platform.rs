@@ -95,6 +95,11 @@ pub trait Platform {
     fn remote_queues(&self) -> &[RemoteQueue];
     /// The counters of one CPU (`cpu < caches().len()`).
     fn cpu_stats(&self, cpu: usize) -> &CpuStats;
+    /// The counters of `cpu` if it is below `caches().len()`: the fast paths' one bounds check.
+    #[inline(always)]
+    fn try_cpu_stats(&self, cpu: usize) -> Option<&CpuStats> {
+        (cpu < self.caches().len()).then(|| self.cpu_stats(cpu))
+    }
     /// Undoes the compound state of block `block`, a wholly free block that was kept as one
     /// compound page (a folio of the pageblock order) and is about to be split or handed out as
     /// plain pages. Called by the block's holder, with its lock held, before any page of the

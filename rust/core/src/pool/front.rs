@@ -29,27 +29,50 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
     ) -> Result<Allocation, AllocError> {
-        let stats = self.stats_of(mag.cpu()).ok_or(AllocError::BadCpu)?;
-        if order <= self.mag_max {
-            if let Some(page) = mag.pop(order) {
-                // The unit is CACHED by this magazine: we are its only writer.
-                self.unit_byte(page)
-                    .store(unit::unit(ALLOC, order, folio), Ordering::Release);
-                stats.allocs.inc();
-                // `order <= mag_max < 64`: no shift check needed.
-                stats.alloc_pages.add(1u64.wrapping_shl(order));
-                self.platform.trace(Event::Alloc {
-                    page,
-                    order,
-                    folio,
-                    slow: false,
-                });
-                return Ok(Allocation {
-                    page,
-                    make_compound: folio && order > 0,
-                });
-            }
+        match self.alloc_fast(mag, order, folio) {
+            Some(allocation) => Ok(allocation),
+            None => self.alloc_slow_path(mag, order, folio),
         }
+    }
+
+    /// The common allocation: a unit from the magazine, or `None` for everything else (the
+    /// caller then calls [`Pool::alloc_slow_path`], out of line, so that this part needs few
+    /// registers and no stack frame of its own).
+    #[inline(always)]
+    pub fn alloc_fast(&self, mag: &mut Magazine, order: u32, folio: bool) -> Option<Allocation> {
+        if order > self.mag_max {
+            return None;
+        }
+        // A CPU out of range goes the slow way, which counts it.
+        let stats = self.platform.try_cpu_stats(mag.cpu())?;
+        let page = mag.pop(order)?;
+        // The unit is CACHED by this magazine: we are its only writer.
+        self.unit_byte(page)
+            .store(unit::unit(ALLOC, order, folio), Ordering::Release);
+        stats.allocs.inc();
+        // `order <= mag_max < 64`: no shift check needed.
+        stats.alloc_pages.add(1u64.wrapping_shl(order));
+        self.platform.trace(Event::Alloc {
+            page,
+            order,
+            folio,
+            slow: false,
+        });
+        Some(Allocation {
+            page,
+            make_compound: folio && order > 0,
+        })
+    }
+
+    /// Everything [`Pool::alloc_fast`] does not serve.
+    #[inline(never)]
+    pub fn alloc_slow_path(
+        &self,
+        mag: &mut Magazine,
+        order: u32,
+        folio: bool,
+    ) -> Result<Allocation, AllocError> {
+        let stats = self.stats_of(mag.cpu()).ok_or(AllocError::BadCpu)?;
         let result = self.alloc_slow(mag, stats, order, folio);
         if let Ok(allocation) = &result {
             stats.allocs_slow.inc();
@@ -102,6 +125,75 @@ impl<Pl: Platform> Pool<Pl> {
             Err(error) => stats.free_errors[error.index()].inc_shared(),
         }
         result
+    }
+
+    /// The common free: a small unit of a block this CPU owns (or a shared block) into a
+    /// magazine stack with room. Returns `false`, having changed nothing, whenever anything
+    /// else applies (a remote or large free, a full stack, any misuse, a failed
+    /// `before_commit`): the caller then calls [`Pool::free_with`] out of line, which sorts it
+    /// out and counts. So this part needs few registers and no stack frame.
+    ///
+    /// If the commit itself loses a race (a racing double free), `before_commit` has run; the
+    /// slow path then refuses the free as a double free.
+    #[inline(always)]
+    pub fn free_fast(
+        &self,
+        mag: &mut Magazine,
+        page: PageIndex,
+        order: u32,
+        folio: bool,
+        before_commit: &impl Fn() -> Result<(), FreeError>,
+    ) -> bool {
+        if order > self.mag_max {
+            return false;
+        }
+        let cpu = mag.cpu();
+        let Some(stats) = self.platform.try_cpu_stats(cpu) else {
+            return false;
+        };
+        let Some(block) = self.geo.block_of(page) else {
+            return false;
+        };
+        // Blocks are aligned to their size: a page index aligned to the order is an offset
+        // aligned to it.
+        if page & 1usize.wrapping_shl(order).wrapping_sub(1) != 0 {
+            return false;
+        }
+        let byte = self.unit_byte(page);
+        let expected = unit::unit(ALLOC, order, folio);
+        if byte.load(Ordering::Acquire) != expected || mag.is_full(order) {
+            return false;
+        }
+        // Stale is fine, as in `free_inner`: a unit this magazine caches is its own.
+        if !self.blocks()[block].magazine_may_cache(cpu as u32) {
+            return false;
+        }
+        if before_commit().is_err() {
+            return false;
+        }
+        // The commit (see `free_inner`); a magazine unit is never compound.
+        if byte
+            .compare_exchange(
+                expected,
+                unit::unit(CACHED, order, false),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        mag.push(order, page);
+        stats.frees_fast.inc();
+        // `order <= mag_max < 64`: no shift check needed.
+        stats.freed_pages.add(1u64.wrapping_shl(order));
+        self.platform.trace(Event::Free {
+            page,
+            order,
+            folio,
+            remote: false,
+        });
+        true
     }
 
     /// Checks that freeing `(page, order, folio)` would be accepted now, changing nothing: for a

@@ -181,12 +181,11 @@ impl<Pl: Platform> Pool<Pl> {
     /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.
     #[inline(always)]
     fn stats_of(&self, cpu: usize) -> Option<&CpuStats> {
-        if cpu < self.nr_cpus() {
-            Some(self.platform.cpu_stats(cpu))
-        } else {
+        let stats = self.platform.try_cpu_stats(cpu);
+        if stats.is_none() {
             self.count_bad_cpu();
-            None
         }
+        stats
     }
 
     /// Counts a call with a magazine of a CPU out of range (any CPU: an atomic add, off the fast

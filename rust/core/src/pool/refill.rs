@@ -47,7 +47,8 @@ fn refill_units(policy: &Policy, mag: &Magazine, k: u32) -> usize {
 }
 
 impl<Pl: Platform> Pool<Pl> {
-    #[inline(never)]
+    /// The allocation slow path (its caller, `Pool::alloc_slow_path`, is the out-of-line one).
+    #[inline]
     pub(super) fn alloc_slow(
         &self,
         mag: &mut Magazine,
