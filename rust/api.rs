@@ -37,7 +37,11 @@ pub(crate) struct RsAllocation {
 ///
 /// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines.
 #[no_mangle]
-unsafe extern "C" fn pcpbuddy_rs_alloc(front: *mut c_void, order: c_uint, folio: bool) -> RsAllocation {
+unsafe extern "C" fn pcpbuddy_rs_alloc(
+    front: *mut c_void,
+    order: c_uint,
+    folio: bool,
+) -> RsAllocation {
     let none = RsAllocation {
         page: core::ptr::null_mut(),
         compound: false,

@@ -27,10 +27,10 @@ use crate::{
     glue,
     pcpcore::{
         error::{AllocError, FreeError},
-        pool::Allocation,
         frame_table::FrameTable,
         geometry::PageIndex,
         magazine::Magazine,
+        pool::Allocation,
         pool::Pool as CorePool,
     },
     platform::KernelPlatform,
@@ -291,7 +291,8 @@ impl Pool {
         // (pfn << page_shift)`), so that an overflow-checked build pays no check for it. The
         // index itself is bounds-checked.
         let mask = 1usize.wrapping_shl(self.pageblock_order).wrapping_sub(1);
-        let pfn = self.block_pfn[index.wrapping_shr(self.pageblock_order)].wrapping_add(index & mask);
+        let pfn =
+            self.block_pfn[index.wrapping_shr(self.pageblock_order)].wrapping_add(index & mask);
         self.memmap_base
             .wrapping_add(pfn.wrapping_shl(self.page_shift)) as *mut bindings::page
     }

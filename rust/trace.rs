@@ -67,7 +67,9 @@ pub(crate) fn fire(
         } => {
             if enabled!(__tracepoint_pcpbuddy_free) {
                 // SAFETY: As above.
-                unsafe { rust_do_trace_pcpbuddy_free(pfn_of(page) as c_ulong, order, folio, remote) }
+                unsafe {
+                    rust_do_trace_pcpbuddy_free(pfn_of(page) as c_ulong, order, folio, remote)
+                }
             }
         }
         Event::Refill {
