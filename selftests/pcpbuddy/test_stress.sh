@@ -100,7 +100,8 @@ policy_loop() {
 # stress_ok: the module's run, with the background load; its counts as comments.
 stress_ok() {
 	local start=$SECONDS pid rc=0 pids="" stress_s m
-	m=$(log_mark)
+	log_mark
+	m=$LOG_MARK
 	echo "$m" >"$bg/mark"
 	insmod "$STRESS" ops="$ops" seed="$seed" &
 	pid=$!
@@ -195,7 +196,8 @@ withheld() { log_since "$1" | grep -E 'pcpbuddy: .*withholding'; }
 # cma_back: unload after the run (and the checks above) gives the whole CMA area back.
 cma_back() {
 	local m cma_after
-	m=$(log_mark)
+	log_mark
+	m=$LOG_MARK
 	rmmod pcpbuddy || return 1
 	cma_after=$(free_kb CmaFree)
 	echo "CmaFree: before loading $cma_start kB, after unload $cma_after kB"
@@ -209,7 +211,8 @@ cma_back() {
 memory_back() {
 	local mem_before cma_before mem_after cma_after m rc=0
 	mem_before=$(free_kb MemFree) cma_before=$(free_kb CmaFree)
-	m=$(log_mark)
+	log_mark
+	m=$LOG_MARK
 	load_pool size_mb=$POOL_MB source=cma || return 1
 	insmod "$STRESS" ops=20000 seed=$((seed + 1)) && rmmod pcpbuddy_stress || return 1
 	grep -E '^(owned_blocks|fragment_blocks|parked_pages|cached_pages):' "$DEBUGFS/fragmentation" |
@@ -230,7 +233,8 @@ ktap_print_header
 ktap_set_plan 13
 mount_debugfs
 unload_pool || ktap_exit_fail_msg "cannot unload $MODULE"
-mark=$(log_mark)
+log_mark
+mark=$LOG_MARK
 echo "pcpbuddy test_stress: $ops ops, seed $seed" >/dev/kmsg
 ktap_print_msg "$ops ops, seed $seed (STRESS_SEED=$seed repeats the threads' choices)"
 cma_start=$(free_kb CmaFree)

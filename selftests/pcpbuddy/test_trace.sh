@@ -43,9 +43,14 @@ run_traced() {
 }
 ktap_test_result "traffic with every event enabled" run_traced
 
+# hex(s): the value of a 0x... string (mawk has no strtonum).
+AWK_HEX='function hex(s,   i, v) { s = tolower(s); sub(/^0x/, "", s); v = 0
+	for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+	return v }'
+
 # The pool's pfn range, from debugfs blocks: first block's pfn .. last block's + block pages.
 pool_pfns() {
-	awk 'NR > 1 { pfn = strtonum($2); if (min == "" || pfn < min) min = pfn;
+	awk "$AWK_HEX"' NR > 1 { pfn = hex($2); if (min == "" || pfn < min) min = pfn;
 		if (pfn > max) max = pfn } END { print min, max + 512 }' "$DEBUGFS/blocks"
 }
 
@@ -55,11 +60,11 @@ alloc_free_fields() {
 	local lo hi
 	read -r lo hi < <(pool_pfns)
 	cat "$trace.counts"
-	awk -v lo="$lo" -v hi="$hi" '
+	awk -v lo="$lo" -v hi="$hi" "$AWK_HEX"'
 		/pcpbuddy_(alloc|free):/ {
 			if (!match($0, /pfn=0x[0-9a-f]+ order=[0-9]+ folio=[01] (slow|remote)=[01]/)) { bad++; next }
 			split(substr($0, RSTART, RLENGTH), f, /[ =]/)
-			pfn = strtonum(f[2])
+			pfn = hex(f[2])
 			if (pfn < lo || pfn >= hi || f[4] > 9) { print "out of range: " $0; bad++ }
 			if ($0 ~ /pcpbuddy_alloc:/) a++; else fr++
 		}
