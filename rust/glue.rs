@@ -14,6 +14,18 @@ use kernel::{bindings, prelude::*};
 #[allow(improper_ctypes)]
 extern "C" {
     fn pcpbuddy_glue_source_param() -> *const c_char;
+    fn pcpbuddy_glue_raw_lock_init(
+        lock: *mut bindings::raw_spinlock_t,
+        name: *const c_char,
+        key: *mut bindings::lock_class_key,
+    );
+    fn pcpbuddy_glue_raw_lock_irqsave(lock: *mut bindings::raw_spinlock_t) -> c_ulong;
+    fn pcpbuddy_glue_raw_trylock_irqsave(
+        lock: *mut bindings::raw_spinlock_t,
+        flags: *mut c_ulong,
+    ) -> bool;
+    fn pcpbuddy_glue_raw_unlock_irqrestore(lock: *mut bindings::raw_spinlock_t, flags: c_ulong);
+    fn pcpbuddy_glue_raw_lock_assert_held(lock: *mut bindings::raw_spinlock_t);
     fn pcpbuddy_glue_pageblock_order() -> c_uint;
     fn pcpbuddy_glue_page_to_pfn(page: *const bindings::page) -> c_ulong;
     fn pcpbuddy_glue_page_address(page: *const bindings::page) -> *mut c_void;
@@ -69,6 +81,63 @@ pub(crate) fn source_param() -> &'static CStr {
     // SAFETY: The C side returns a pointer to a NUL-terminated static buffer that lives as long
     // as the module, and module parameters are not writable after load (permissions 0444).
     unsafe { CStr::from_char_ptr(pcpbuddy_glue_source_param()) }
+}
+
+/// `raw_spin_lock_init()` with the lock class `key` named `name`.
+///
+/// # Safety
+///
+/// `lock` is valid for writes; `name` and `key` live forever.
+pub(crate) unsafe fn raw_lock_init(
+    lock: *mut bindings::raw_spinlock_t,
+    name: *const c_char,
+    key: *mut bindings::lock_class_key,
+) {
+    // SAFETY: By the function's contract.
+    unsafe { pcpbuddy_glue_raw_lock_init(lock, name, key) }
+}
+
+/// `raw_spin_lock_irqsave()`: the saved flags.
+///
+/// # Safety
+///
+/// `lock` is initialised.
+pub(crate) unsafe fn raw_lock_irqsave(lock: *mut bindings::raw_spinlock_t) -> c_ulong {
+    // SAFETY: By the function's contract.
+    unsafe { pcpbuddy_glue_raw_lock_irqsave(lock) }
+}
+
+/// `raw_spin_trylock_irqsave()`: whether it took the lock (then `*flags` holds the flags).
+///
+/// # Safety
+///
+/// `lock` is initialised and `flags` writable.
+pub(crate) unsafe fn raw_trylock_irqsave(
+    lock: *mut bindings::raw_spinlock_t,
+    flags: *mut c_ulong,
+) -> bool {
+    // SAFETY: By the function's contract.
+    unsafe { pcpbuddy_glue_raw_trylock_irqsave(lock, flags) }
+}
+
+/// `raw_spin_unlock_irqrestore()`.
+///
+/// # Safety
+///
+/// The caller holds `lock`, taken with `flags`.
+pub(crate) unsafe fn raw_unlock_irqrestore(lock: *mut bindings::raw_spinlock_t, flags: c_ulong) {
+    // SAFETY: By the function's contract.
+    unsafe { pcpbuddy_glue_raw_unlock_irqrestore(lock, flags) }
+}
+
+/// `lockdep_assert_held()`.
+///
+/// # Safety
+///
+/// `lock` is initialised.
+pub(crate) unsafe fn raw_lock_assert_held(lock: *mut bindings::raw_spinlock_t) {
+    // SAFETY: By the function's contract.
+    unsafe { pcpbuddy_glue_raw_lock_assert_held(lock) }
 }
 
 /// `page_to_pfn()`.

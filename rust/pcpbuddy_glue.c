@@ -41,6 +41,7 @@
 #include <linux/percpu.h>
 #include <linux/poison.h>
 #include <linux/smp.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 
 #include "pcpbuddy_glue.h"
@@ -52,6 +53,47 @@ MODULE_PARM_DESC(source, "where pageblocks come from: auto|cma|contig|pages (def
 const char *pcpbuddy_glue_source_param(void)
 {
 	return source;
+}
+
+/* ------------------------------------------------------------------ raw spinlocks */
+
+/*
+ * The pool's locks are raw_spinlock_t (rust/rawlock.rs says why); the kernel
+ * crate of 7.3 has no raw spinlock, and these are macros. Each lock gets the
+ * class its Rust creation site passes (one for the CPU caches, one for the
+ * global pool), which raw_spin_lock_init() would not allow.
+ */
+void pcpbuddy_glue_raw_lock_init(raw_spinlock_t *lock, const char *name,
+				 struct lock_class_key *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(lock, name, key, LD_WAIT_SPIN);
+#else
+	raw_spin_lock_init(lock);
+#endif
+}
+
+unsigned long pcpbuddy_glue_raw_lock_irqsave(raw_spinlock_t *lock)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+bool pcpbuddy_glue_raw_trylock_irqsave(raw_spinlock_t *lock, unsigned long *flags)
+{
+	return raw_spin_trylock_irqsave(lock, *flags);
+}
+
+void pcpbuddy_glue_raw_unlock_irqrestore(raw_spinlock_t *lock, unsigned long flags)
+{
+	raw_spin_unlock_irqrestore(lock, flags);
+}
+
+void pcpbuddy_glue_raw_lock_assert_held(raw_spinlock_t *lock)
+{
+	lockdep_assert_held(lock);
 }
 
 unsigned int pcpbuddy_glue_pageblock_order(void)

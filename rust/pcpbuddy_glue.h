@@ -8,15 +8,23 @@
 #ifndef _PCPBUDDY_GLUE_H
 #define _PCPBUDDY_GLUE_H
 
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 struct folio;
+struct lock_class_key;
 struct page;
 struct pcpbuddy_info;
 struct task_struct;
 
 /* Implemented in C (pcpbuddy_glue.c), called from Rust. */
 const char *pcpbuddy_glue_source_param(void);
+void pcpbuddy_glue_raw_lock_init(raw_spinlock_t *lock, const char *name,
+				 struct lock_class_key *key);
+unsigned long pcpbuddy_glue_raw_lock_irqsave(raw_spinlock_t *lock);
+bool pcpbuddy_glue_raw_trylock_irqsave(raw_spinlock_t *lock, unsigned long *flags);
+void pcpbuddy_glue_raw_unlock_irqrestore(raw_spinlock_t *lock, unsigned long flags);
+void pcpbuddy_glue_raw_lock_assert_held(raw_spinlock_t *lock);
 unsigned int pcpbuddy_glue_pageblock_order(void);
 unsigned long pcpbuddy_glue_page_to_pfn(const struct page *page);
 void *pcpbuddy_glue_page_address(const struct page *page);

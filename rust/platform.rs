@@ -14,6 +14,7 @@
 //! lock an interrupted task holds could otherwise be taken again by the interrupt on its CPU.
 //! The magazines are not here: they are per-CPU data touched only by their own CPU (`front.rs`).
 
+use crate::rawlock::{new_raw_spinlock_irq, RawSpinLockIrq};
 use crate::{
     glue,
     pcpcore::{
@@ -28,14 +29,15 @@ use crate::{
     },
     table::Table,
 };
-use kernel::{bindings, new_spinlock_irq, prelude::*, sync::SpinLockIrq};
+use kernel::{bindings, prelude::*};
 
-/// A `T` behind an interrupt-disabling spinlock, alone on its cache lines.
+/// A `T` behind an interrupt-disabling raw spinlock (see `rawlock.rs`), alone on its cache
+/// lines.
 #[pin_data]
 #[repr(align(64))]
 pub(crate) struct Locked<T> {
     #[pin]
-    lock: SpinLockIrq<T>,
+    lock: RawSpinLockIrq<T>,
 }
 
 impl<T> Locked<T> {
@@ -43,7 +45,7 @@ impl<T> Locked<T> {
     fn new_cache(value: T) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             pin_init!(Self {
-                lock <- new_spinlock_irq!(value, "pcpbuddy_cache"),
+                lock <- new_raw_spinlock_irq!(value, "pcpbuddy_cache"),
             }),
             GFP_KERNEL,
         )
@@ -53,7 +55,7 @@ impl<T> Locked<T> {
     fn new_global(value: T) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             pin_init!(Self {
-                lock <- new_spinlock_irq!(value, "pcpbuddy_global"),
+                lock <- new_raw_spinlock_irq!(value, "pcpbuddy_global"),
             }),
             GFP_KERNEL,
         )

@@ -389,8 +389,16 @@ impl<'a> Buddy<'a> {
             left &= left - 1;
             let first = group << shift;
             let end = ((group + 1) << shift).min(self.pages());
-            for off in first..end {
-                let byte = self.load(off);
+            // A group lies within one map line (groups are at most 64 pages, aligned): scan its
+            // bytes as one slice, one load and one compare each.
+            let Some(bytes) = self.map.get(first / MAP_LINE_PAGES).and_then(|line| {
+                line.0
+                    .get(first % MAP_LINE_PAGES..(end - 1) % MAP_LINE_PAGES + 1)
+            }) else {
+                continue;
+            };
+            for (off, byte) in (first..end).zip(bytes) {
+                let byte = byte.load(Ordering::Acquire);
                 if unit::kind(byte) == PARKED {
                     let k = unit::order(byte);
                     let compound = unit::compound(byte);
