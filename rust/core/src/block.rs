@@ -138,13 +138,21 @@ impl BlockMeta {
         BlockKind::decode(self.shared.state.load(Ordering::Acquire))
     }
 
-    /// Whether a free on `cpu` may cache a small unit of this block in its magazine: the block
-    /// is owned by `cpu`, or shared. Two compares of the state word, without decoding it (the
-    /// fast free's test). Lock-free; may be stale, as `kind`.
+    /// Where a small unit of this block freed on `cpu` goes: `Some(true)` into `cpu`'s magazine
+    /// (the block is owned by `cpu`, or shared), `Some(false)` parked for its holder (owned by
+    /// another CPU, or a fragment), `None` nowhere (a free block has nothing allocated). A few
+    /// compares of the state word, without decoding it (the fast free's test). Lock-free; may
+    /// be stale, as `kind`.
     #[inline]
-    pub fn magazine_may_cache(&self, cpu: u32) -> bool {
+    pub fn free_goes_to_magazine(&self, cpu: u32) -> Option<bool> {
         let state = self.shared.state.load(Ordering::Acquire);
-        state == BlockKind::Owned(cpu).encode() || state == KIND_SHARED
+        if state == BlockKind::Owned(cpu).encode() || state == KIND_SHARED {
+            Some(true)
+        } else if state & 0b11 == KIND_OWNED || state == KIND_FRAGMENT {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// Sets the state. Caller holds the old and the new holder's locks.

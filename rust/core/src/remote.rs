@@ -128,6 +128,7 @@ impl Outbox {
 
     /// Notes a unit parked in `block`'s group bit `group`. Returns `false` (noting nothing) if
     /// the outbox is full and must be flushed first.
+    #[inline]
     pub(crate) fn note(&mut self, block: usize, group: u64) -> bool {
         if let Some(last) = self.len.checked_sub(1) {
             if self.blocks[last] == block as u32 {
@@ -147,6 +148,16 @@ impl Outbox {
     /// Whether nothing is owed.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether a unit of `block` can be noted without a flush first.
+    #[inline]
+    pub(crate) fn has_room_for(&self, block: usize) -> bool {
+        self.len < OUTBOX_LEN
+            || self
+                .len
+                .checked_sub(1)
+                .is_some_and(|last| self.blocks[last] == block as u32)
     }
 
     /// Notifies every noted block's holder (step 3) and empties the outbox.

@@ -100,6 +100,22 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
     ) -> Result<(), FreeError> {
+        // As the kernel calls it: the fast path inline, the rest out of line.
+        if self.free_fast(mag, page, order, folio, &|| Ok(())) {
+            return Ok(());
+        }
+        self.free_slow_path(mag, page, order, folio)
+    }
+
+    /// [`Pool::free`] past its fast path.
+    #[inline(never)]
+    fn free_slow_path(
+        &self,
+        mag: &mut Magazine,
+        page: PageIndex,
+        order: u32,
+        folio: bool,
+    ) -> Result<(), FreeError> {
         self.free_with(mag, page, order, folio, || Ok(()))
     }
 
@@ -127,11 +143,12 @@ impl<Pl: Platform> Pool<Pl> {
         result
     }
 
-    /// The common free: a small unit of a block this CPU owns (or a shared block) into a
-    /// magazine stack with room. Returns `false`, having changed nothing, whenever anything
-    /// else applies (a remote or large free, a full stack, any misuse, a failed
-    /// `before_commit`): the caller then calls [`Pool::free_with`] out of line, which sorts it
-    /// out and counts. So this part needs few registers and no stack frame.
+    /// The common free of a small unit: into the magazine (a block this CPU owns, or a shared
+    /// one) or parked for the block's holder with a note in the outbox (a remote free). Returns
+    /// `false`, having changed nothing, whenever anything else applies (a large free, a full
+    /// stack or outbox, any misuse, a failed `before_commit`): the caller then calls
+    /// [`Pool::free_with`] out of line, which sorts it out and counts. So this part needs few
+    /// registers and no stack frame.
     ///
     /// If the commit itself loses a race (a racing double free), `before_commit` has run; the
     /// slow path then refuses the free as a double free.
@@ -161,21 +178,25 @@ impl<Pl: Platform> Pool<Pl> {
         }
         let byte = self.unit_byte(page);
         let expected = unit::unit(ALLOC, order, folio);
-        if byte.load(Ordering::Acquire) != expected || mag.is_full(order) {
+        if byte.load(Ordering::Acquire) != expected {
             return false;
         }
-        // Stale is fine, as in `free_inner`: a unit this magazine caches is its own.
-        if !self.blocks()[block].magazine_may_cache(cpu as u32) {
-            return false;
-        }
+        // Stale is fine, as in `free_inner`: a unit this magazine caches is its own, and a
+        // parked unit is found by whoever holds the block when it absorbs.
+        let to_magazine = match self.blocks()[block].free_goes_to_magazine(cpu as u32) {
+            Some(true) if !mag.is_full(order) => true,
+            Some(false) if mag.outbox.has_room_for(block) => false,
+            _ => return false,
+        };
         if before_commit().is_err() {
             return false;
         }
-        // The commit (see `free_inner`); a magazine unit is never compound.
+        // The commit (see `free_inner`); a small unit is never compound.
+        let to = if to_magazine { CACHED } else { PARKED };
         if byte
             .compare_exchange(
                 expected,
-                unit::unit(CACHED, order, false),
+                unit::unit(to, order, false),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
@@ -183,15 +204,23 @@ impl<Pl: Platform> Pool<Pl> {
         {
             return false;
         }
-        mag.push(order, page);
-        stats.frees_fast.inc();
+        if to_magazine {
+            mag.push(order, page);
+            stats.frees_fast.inc();
+        } else {
+            let p = self.geo.block_order();
+            let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
+            let noted = mag.outbox.note(block, group);
+            debug_assert!(noted);
+            stats.frees_remote.inc();
+        }
         // `order <= mag_max < 64`: no shift check needed.
         stats.freed_pages.add(1u64.wrapping_shl(order));
         self.platform.trace(Event::Free {
             page,
             order,
             folio,
-            remote: false,
+            remote: !to_magazine,
         });
         true
     }
