@@ -20,7 +20,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "cross") {
         let mut mags = [Magazine::new(0), Magazine::new(1)];
-        let mut round = |mags: &mut [Magazine; 2]| {
+        let round = |mags: &mut [Magazine; 2]| {
             let a0 = pool.alloc(&mut mags[0], order, folio).unwrap();
             let a1 = pool.alloc(&mut mags[1], order, folio).unwrap();
             pool.free(&mut mags[1], a0.page, order, folio).unwrap();
