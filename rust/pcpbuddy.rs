@@ -23,6 +23,7 @@ mod hotplug;
 mod pcpcore;
 mod platform;
 mod pool;
+mod replay;
 mod reserve;
 mod table;
 mod trace;
