@@ -124,6 +124,9 @@ struct ReplayArgs {
     /// Also write replay.md and replay.json into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Where the numbers come from, for replay.md (as `suite --mode`).
+    #[arg(long, default_value = "unspecified", value_name = "LABEL")]
+    mode: String,
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     progress: bool,
@@ -242,6 +245,7 @@ fn run(cli: Cli) -> error::Result<()> {
                 backends: a.backends,
                 progress: a.progress,
                 out: a.out,
+                mode: a.mode,
             },
             cli.json,
         ),

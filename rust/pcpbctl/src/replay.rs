@@ -398,14 +398,16 @@ pub struct ReplayOptions {
     pub progress: bool,
     /// Write replay.md and replay.json there.
     pub out: Option<PathBuf>,
+    /// Where the numbers come from (`--mode`).
+    pub mode: String,
 }
 
 /// The Markdown report of replays (`--out`).
 pub fn markdown(files: &[TraceFile], runs: &[ReplayRun], mode: &str) -> String {
     let mut md = String::from("# Replays of recorded allocation traces\n\n");
     md.push_str(&format!(
-        "Each trace ({}) replayed through `PCPBUDDY_IOC_REPLAY` on every backend in the same boot ({}); \
-         method and columns: Documentation/benchmarks.md, \"Replay\".\n\n",
+        "{} traces, each replayed through `PCPBUDDY_IOC_REPLAY` on every backend in the same boot. \
+         Mode: {}. Method and columns: Documentation/benchmarks.md, \"Replay\".\n\n",
         files.len(),
         mode
     ));
@@ -513,11 +515,7 @@ pub fn replay(device: &Path, opts: &ReplayOptions, json: bool) -> Result<()> {
             |p: &Path, e: std::io::Error| Error::new(format!("{}: {}", p.display(), describe(&e)));
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
         let md = dir.join("replay.md");
-        std::fs::write(
-            &md,
-            markdown(&files, &runs, "see the suite's report for the mode"),
-        )
-        .map_err(|e| err(&md, e))?;
+        std::fs::write(&md, markdown(&files, &runs, &opts.mode)).map_err(|e| err(&md, e))?;
         let js = dir.join("replay.json");
         let text = serde_json::to_string_pretty(&records).expect("replays serialize") + "\n";
         std::fs::write(&js, text).map_err(|e| err(&js, e))?;
