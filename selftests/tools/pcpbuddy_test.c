@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/pcpbuddy.h>
@@ -702,6 +703,22 @@ static int cmd_replaybad(void)
 	return 0;
 }
 
+/* The pool's total.allocs from debugfs stats, or -1. */
+static long long pool_allocs(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/pcpbuddy/stats", "r");
+	char key[64];
+	long long v, found = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, "total.allocs:"))
+			found = v;
+	fclose(f);
+	return found;
+}
+
 static int cmd_replaycancel(void)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
@@ -709,10 +726,14 @@ static int cmd_replaycancel(void)
 	struct pcpbuddy_replay_op *ops = calloc(n, sizeof(*ops));
 	struct pcpbuddy_replay r;
 	struct replay_sums s;
+	long long before = pool_allocs();
+	pid_t parent = getpid(), child;
 	int ret;
 
 	if (!ops)
 		fail("calloc");
+	if (before < 0)
+		fail("no total.allocs in debugfs stats (is debugfs mounted?)");
 	/* Recorded CPU 0 allocates, CPU 1 frees, 8 allocations behind: remote frees. */
 	for (i = 0; i < n; i++) {
 		if (i < 8 || i % 2 == 0)
@@ -721,13 +742,31 @@ static int cmd_replaycancel(void)
 			ops[i] = op_free(next_free++, 1, 0);
 	}
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(1);
+	/*
+	 * The signal comes in the middle of the run, wherever the copy and the validation of the
+	 * 4 million operations end: a child watches the pool's allocation counter and signals
+	 * once the threads have made a few thousand allocations (or after 60 s).
+	 */
+	child = fork();
+	if (child == 0) {
+		for (int t = 0; t < 60000; t++) {
+			long long now = pool_allocs();
+
+			if (now >= 0 && now - before >= 4096)
+				break;
+			usleep(1000);
+		}
+		kill(parent, SIGALRM);
+		_exit(0);
+	}
 	r = replay_req(ops, n, PCPBUDDY_BACKEND_POOL, 0);
 	ret = replay(&r);
-	alarm(0);
+	waitpid(child, NULL, 0);
 	expect(ret, -EINTR, "interrupted replay");
 	s = replay_check(&r, 0);
 	printf("interrupted after %llu allocations (%llu freed at the end)\n", s.allocs, s.at_end);
+	if (s.allocs < 1000)
+		fail("the signal came before the run had made 1000 allocations");
 	free(ops);
 	return 0;
 }
