@@ -58,10 +58,10 @@ EOF
 }
 
 ktap_test_result "the shipped traces parse (pcpbctl trace info)" \
-	sh -c "ls $TRACES/*.pcpt.gz && $PCPBCTL trace info $TRACES/*.pcpt.gz"
+	sh -c "ls $TRACES/*.pcpt.gz $TRACES/test/*.pcpt.gz && $PCPBCTL trace info $TRACES/*.pcpt.gz $TRACES/test/*.pcpt.gz"
 
 tiny() {
-	"$PCPBCTL" --json trace replay "$TRACES/tiny.pcpt.gz" --cpus "$cpu_a,$cpu_b" >"$work/tiny.json" &&
+	"$PCPBCTL" --json trace replay "$TRACES/test/tiny.pcpt.gz" --cpus "$cpu_a,$cpu_b" >"$work/tiny.json" &&
 		check_replays "$work/tiny.json" pool,pool-classic,kernel,floor && idle_and_clean
 }
 ktap_test_result "a tiny recorded trace replays on every backend: well formed, pool idle, verify clean" tiny
