@@ -49,9 +49,9 @@ const MAX_BATCH: usize = 1 << 16;
 /// Most live allocations a churn thread keeps.
 const CHURN_SLOTS: usize = 256;
 /// Tokens in the floor backend's per-CPU array at the start.
-const FLOOR_TOKENS: u32 = 2048;
+pub(crate) const FLOOR_TOKENS: u32 = 2048;
 /// Operations between two looks at the stop flag (and `cond_resched()`).
-const CHECK_EVERY: u64 = 64;
+pub(crate) const CHECK_EVERY: u64 = 64;
 
 /// Only one benchmark runs at a time: it switches the pool's policy and drains its caches.
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -69,7 +69,7 @@ enum Pattern {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
+pub(crate) enum Backend {
     Pool,
     PoolClassic,
     Kernel,
@@ -77,19 +77,30 @@ enum Backend {
 }
 
 impl Backend {
-    fn is_pool(self) -> bool {
+    /// The backend of `enum pcpbuddy_bench_backend`.
+    pub(crate) fn from_abi(value: u32) -> Result<Self> {
+        Ok(match value {
+            0 => Backend::Pool,
+            1 => Backend::PoolClassic,
+            2 => Backend::Kernel,
+            3 => Backend::Floor,
+            _ => return Err(EINVAL),
+        })
+    }
+
+    pub(crate) fn is_pool(self) -> bool {
         matches!(self, Backend::Pool | Backend::PoolClassic)
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     // SAFETY: `ktime_get()` has no preconditions.
     unsafe { bindings::ktime_get() as u64 }
 }
 
 /// Spins until `done()`, letting the scheduler in now and then (the vCPUs of an emulated guest
 /// may outnumber the host's cores).
-fn spin_until(done: impl Fn() -> bool) {
+pub(crate) fn spin_until(done: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !done() {
         spin_loop();
@@ -117,15 +128,15 @@ fn below(value: u64, bound: usize) -> usize {
 
 /// An allocator as its users call it. A handle is the first `struct page`'s address; 0 means
 /// the allocation failed.
-trait Api {
+pub(crate) trait Api {
     fn alloc(&mut self, order: u32) -> usize;
     fn free(&mut self, handle: usize, order: u32);
 }
 
 /// The pool, through the exported API.
-struct PoolApi {
-    gfp: bindings::gfp_t,
-    folio: bool,
+pub(crate) struct PoolApi {
+    pub(crate) gfp: bindings::gfp_t,
+    pub(crate) folio: bool,
 }
 
 impl Api for PoolApi {
@@ -148,9 +159,9 @@ impl Api for PoolApi {
 }
 
 /// The kernel's page allocator.
-struct KernelApi {
-    gfp: bindings::gfp_t,
-    folio: bool,
+pub(crate) struct KernelApi {
+    pub(crate) gfp: bindings::gfp_t,
+    pub(crate) folio: bool,
 }
 
 impl Api for KernelApi {
@@ -179,7 +190,7 @@ impl Api for KernelApi {
 }
 
 /// The floor: a per-CPU array of tokens.
-struct FloorApi;
+pub(crate) struct FloorApi;
 
 impl Api for FloorApi {
     #[inline(always)]
@@ -273,7 +284,7 @@ struct Config {
     free_shift: usize,
 }
 
-fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
+pub(crate) fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
     (0..64u32).filter(move |cpu| mask & (1u64 << cpu) != 0)
 }
 
@@ -290,13 +301,7 @@ impl Config {
             7 => Pattern::Softirq,
             _ => return Err(EINVAL),
         };
-        let backend = match req.backend {
-            0 => Backend::Pool,
-            1 => Backend::PoolClassic,
-            2 => Backend::Kernel,
-            3 => Backend::Floor,
-            _ => return Err(EINVAL),
-        };
+        let backend = Backend::from_abi(req.backend)?;
         if req.flags != 0 || req.order > pool.block_order() || req.alloc_cpus == 0 {
             return Err(EINVAL);
         }
@@ -857,7 +862,7 @@ impl Worker<'_> {
 }
 
 /// The pool's fragmentation now, `ns` into the run.
-fn fragmentation_sample(pool: &Pool, ns: u64) -> uapi::BenchSample {
+pub(crate) fn fragmentation_sample(pool: &Pool, ns: u64) -> uapi::BenchSample {
     let info = pool.core().fragmentation();
     let top = pool.block_order();
     // Read without locks while CPUs run: the two sums may disagree a little; never below zero.
@@ -910,11 +915,11 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
 }
 
 /// The pool's counters summed over CPUs, and the global ones.
-fn counters(pool: &Pool) -> (CpuCounters, GlobalCounters) {
+pub(crate) fn counters(pool: &Pool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())
 }
 
-fn counter_delta(
+pub(crate) fn counter_delta(
     before: &(CpuCounters, GlobalCounters),
     after: &(CpuCounters, GlobalCounters),
 ) -> uapi::BenchCounters {
@@ -948,13 +953,13 @@ fn counter_delta(
 /// # Invariants
 ///
 /// While a `Session` lives, `RUNNING` is true and this session set it.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     pool: &'a Pool,
     saved: Policy,
 }
 
 impl<'a> Session<'a> {
-    fn begin(pool: &'a Pool, backend: Backend) -> Result<Self> {
+    pub(crate) fn begin(pool: &'a Pool, backend: Backend) -> Result<Self> {
         if RUNNING.swap(true, Acquire) {
             return Err(EBUSY);
         }
@@ -976,7 +981,7 @@ impl<'a> Session<'a> {
         Ok(session)
     }
 
-    fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.pool.flush_magazines();
         for cpu in 0..self.pool.core().nr_cpus() {
             self.pool.core().drain_cpu(cpu);
@@ -994,10 +999,10 @@ impl Drop for Session<'_> {
 
 /// Keeps CPUs from going offline (`cpus_read_lock()`) for the length of a run: every thread is
 /// bound to a CPU checked online, and must stay runnable until it is stopped.
-struct NoHotplug;
+pub(crate) struct NoHotplug;
 
 impl NoHotplug {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // SAFETY: Process context (the ioctl); released in `drop`.
         unsafe { bindings::cpus_read_lock() };
         NoHotplug
@@ -1012,7 +1017,7 @@ impl Drop for NoHotplug {
 }
 
 /// A `KVVec` of `n` zeroed handles.
-fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
+pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
         v.push(T::default(), GFP_KERNEL)?;

@@ -134,6 +134,7 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_VERIFY => verify(pool)?,
             uapi::IOC_DRAIN => drain(pool, user.reader())?,
             uapi::IOC_BENCH => bench(pool, user)?,
+            uapi::IOC_REPLAY => replay(pool, user)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -386,6 +387,24 @@ fn bench(pool: &Pool, user: UserSlice) -> Result {
     };
     reader.read_slice(req.as_bytes_mut())?;
     let result = crate::bench::run(pool, &mut req);
+    // The results are written back even for EINTR: what ran before the signal is valid.
+    if result.is_ok() || result == Err(EINTR) {
+        writer.write_slice(req.as_bytes())?;
+    }
+    result
+}
+
+fn replay(pool: &Pool, user: UserSlice) -> Result {
+    let (mut reader, mut writer) = user.reader_writer();
+    // 5 KiB: on the heap, not on the kernel stack.
+    let mut req = KBox::<uapi::Replay>::new_uninit(GFP_KERNEL)?;
+    // SAFETY: Zeroes are a valid `Replay` (integers only).
+    let mut req = unsafe {
+        req.as_mut_ptr().write_bytes(0, 1);
+        req.assume_init()
+    };
+    reader.read_slice(req.as_bytes_mut())?;
+    let result = crate::replay::run(pool, &mut req);
     // The results are written back even for EINTR: what ran before the signal is valid.
     if result.is_ok() || result == Err(EINTR) {
         writer.write_slice(req.as_bytes())?;

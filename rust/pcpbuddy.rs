@@ -24,6 +24,7 @@ mod pcpcore;
 mod platform;
 mod pool;
 mod rawlock;
+mod replay;
 mod reserve;
 mod table;
 mod trace;

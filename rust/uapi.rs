@@ -176,6 +176,72 @@ unsafe impl AsBytes for Bench {}
 // SAFETY: Every bit pattern is valid for a structure of integers.
 unsafe impl FromBytes for Bench {}
 
+/// `PCPBUDDY_REPLAY_MAX_OPS`.
+pub(crate) const REPLAY_MAX_OPS: u64 = 1 << 22;
+/// `PCPBUDDY_REPLAY_SAMPLES`.
+pub(crate) const REPLAY_SAMPLES: usize = 3;
+/// `PCPBUDDY_REPLAY_OP_FREE`.
+pub(crate) const REPLAY_OP_FREE: u8 = 1 << 0;
+
+/// `struct pcpbuddy_replay_op`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct ReplayOp {
+    pub(crate) id: u32,
+    pub(crate) cpu: u16,
+    pub(crate) order: u8,
+    pub(crate) flags: u8,
+}
+const _: () = assert!(core::mem::size_of::<ReplayOp>() == 8);
+// SAFETY: `repr(C)`, integer fields only; the size assertion above shows that there is no
+// padding.
+unsafe impl AsBytes for ReplayOp {}
+// SAFETY: Every bit pattern is valid for a structure of integers.
+unsafe impl FromBytes for ReplayOp {}
+
+abi_struct!(
+    /// `struct pcpbuddy_replay_cpu`.
+    ReplayCpu, 80, {
+        cpu: u32,
+        recorded_cpus: u32,
+        ops: u64,
+        allocs: u64,
+        frees: u64,
+        remote_frees: u64,
+        failures: u64,
+        skipped_frees: u64,
+        frees_at_end: u64,
+        total_ns: u64,
+        wait_ns: u64,
+    }
+);
+
+/// `struct pcpbuddy_replay`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Replay {
+    pub(crate) ops: u64,
+    pub(crate) nr_ops: u64,
+    pub(crate) cpu_mask: u64,
+    pub(crate) backend: u32,
+    pub(crate) flags: u32,
+    pub(crate) elapsed_ns: u64,
+    pub(crate) nr_allocs: u64,
+    pub(crate) over_budget: u64,
+    pub(crate) peak_live_pages: u64,
+    pub(crate) nr_cpus: u32,
+    pub(crate) nr_samples: u32,
+    pub(crate) counters: BenchCounters,
+    pub(crate) cpus: [ReplayCpu; BENCH_MAX_CPUS],
+    pub(crate) samples: [BenchSample; REPLAY_SAMPLES],
+}
+const _: () = assert!(core::mem::size_of::<Replay>() == 5432);
+// SAFETY: `repr(C)`, integer fields and arrays of padding-free integer structures only; the
+// size assertion above shows that there is no padding.
+unsafe impl AsBytes for Replay {}
+// SAFETY: Every bit pattern is valid for a structure of integers.
+unsafe impl FromBytes for Replay {}
+
 /// `PCPBUDDY_IOC_INFO`.
 pub(crate) const IOC_INFO: u32 = _IOR::<Info>(IOC_MAGIC, 0x00);
 /// `PCPBUDDY_IOC_ALLOC`.
@@ -192,3 +258,5 @@ pub(crate) const IOC_VERIFY: u32 = _IO(IOC_MAGIC, 0x05);
 pub(crate) const IOC_DRAIN: u32 = _IOW::<i32>(IOC_MAGIC, 0x06);
 /// `PCPBUDDY_IOC_BENCH`.
 pub(crate) const IOC_BENCH: u32 = _IOWR::<Bench>(IOC_MAGIC, 0x07);
+/// `PCPBUDDY_IOC_REPLAY`.
+pub(crate) const IOC_REPLAY: u32 = _IOWR::<Replay>(IOC_MAGIC, 0x08);

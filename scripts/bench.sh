@@ -125,6 +125,12 @@ if [ "$remote_cpus" != 0 ]; then
 	run_vm "$remote_cpus" "$out/remote-${remote_cpus}cpu" \
 		"$pcpbctl bench remote --order 0,9 --ops ${BENCH_REMOTE_OPS:-20000}"
 fi
+if [ -z "${BENCH_NO_REPLAY:-}" ] && compgen -G "traces/*.pcpt.gz" >/dev/null; then
+	# Recorded real workloads (traces/README.md) replayed on every backend (BENCH_NO_REPLAY=1: skip).
+	log "replays of traces/*.pcpt.gz on ${BENCH_CPUS:-2} vCPUs -> $out/replay"
+	run_vm "${BENCH_CPUS:-2}" "$out/replay" \
+		"$pcpbctl trace replay --out $out/replay --mode '$label' $PCPBUDDY_TOP/traces/*.pcpt.gz"
+fi
 rm -rf results/latest
 cp -r "$out" results/latest
 log "done in $(($(date +%s) - start)) s: results/latest/report.md (and $out)"
@@ -132,4 +138,5 @@ echo
 echo "Summary ($label; $out/report.md):"
 grep -v '^wrote ' "$out/suite.log"
 [ "$remote_cpus" = 0 ] || cat "$out/remote-${remote_cpus}cpu/suite.log"
+[ ! -f "$out/replay/suite.log" ] || grep -v '^wrote ' "$out/replay/suite.log"
 for w in "${warnings[@]}"; do echo "WARNING: $w"; done

@@ -34,6 +34,11 @@
  *   victims started one at a time by the supervisor, which sends them SIGINT
  *           or SIGKILL while they are inside PCPBUDDY_IOC_BENCH or allocating.
  *
+ * Replays (PCPBUDDY_IOC_REPLAY) of random small traces, mostly valid, some with a
+ * field or an operation broken, the operations at good, misaligned, read-only and
+ * bad addresses; a replay's expectation follows the order of the checks that
+ * ioctl.md documents (header, then reading the operations, then the operations).
+ *
  * Benchmark runs on the pool need it idle (EBUSY otherwise), so now and then the
  * supervisor declares a quiet phase: the workers give back every page (strict
  * threads free theirs, chaos threads close their files) and stop allocating,
@@ -83,11 +88,13 @@
 #define CHAOS_FILES	6	/* shared file slots of a chaos process */
 #define ISSUED_MAX	256	/* handles a chaos process remembers */
 #define BENCH_OPS_MAX	64	/* a fuzzer's benchmark run stays this short */
+#define REPLAY_OPS	48	/* operations of a fuzzer's replay at most */
 #define MAX_DFS_FILES	32
 
 /* What a call was, for the statistics: the ABI's commands, then the refused kinds. */
 enum kind {
 	K_INFO, K_ALLOC, K_FREE, K_GET_POLICY, K_SET_POLICY, K_VERIFY, K_DRAIN, K_BENCH,
+	K_REPLAY,
 	K_RESIZED,	/* a command re-encoded with another size or direction */
 	K_NEIGHBOUR,	/* magic 0xB7, a number next to the ABI's */
 	K_RANDOM_NR,	/* magic 0xB7, any number */
@@ -99,7 +106,7 @@ enum kind {
 
 static const char *const kind_name[NR_KINDS] = {
 	"INFO", "ALLOC", "FREE", "GET_POLICY", "SET_POLICY", "VERIFY", "DRAIN", "BENCH",
-	"resized", "neighbour", "random-nr", "other-magic", "dev-read/write",
+	"REPLAY", "resized", "neighbour", "random-nr", "other-magic", "dev-read/write",
 	"debugfs-read", "debugfs-write",
 };
 
@@ -107,6 +114,7 @@ static const char *const kind_name[NR_KINDS] = {
 static const unsigned long cmds[] = {
 	PCPBUDDY_IOC_INFO, PCPBUDDY_IOC_ALLOC, PCPBUDDY_IOC_FREE, PCPBUDDY_IOC_GET_POLICY,
 	PCPBUDDY_IOC_SET_POLICY, PCPBUDDY_IOC_VERIFY, PCPBUDDY_IOC_DRAIN, PCPBUDDY_IOC_BENCH,
+	PCPBUDDY_IOC_REPLAY,
 };
 #define NR_CMDS ARRAY_SIZE(cmds)
 
@@ -157,6 +165,7 @@ struct shared {
 	int quiet;		/* a quiet phase: no allocations, every page given back */
 	uint64_t quiet_phases;
 	uint64_t bench_done[PCPBUDDY_BENCH_NR_BACKENDS];	/* runs that completed */
+	uint64_t replay_done[PCPBUDDY_BENCH_NR_BACKENDS];	/* replays that completed */
 	uint64_t failures;
 	uint64_t count[NR_KINDS][NR_ERRNO];
 	uint64_t strict_pages_held;
@@ -182,7 +191,7 @@ static size_t page;
 /* Offsets of the prepared arguments in the read-only area; random bytes from RO_RANDOM on. */
 enum {
 	RO_ALLOC = 0, RO_FREE = 64, RO_POLICY = 128, RO_DRAIN = 192, RO_BENCH = 256,
-	RO_RANDOM = 8192, RO_SIZE = 16384
+	RO_REPLAY = 5632, RO_REPLAY_OPS = 11072, RO_RANDOM = 12288, RO_SIZE = 20480
 };
 
 static uint64_t now_ns(void)
@@ -603,7 +612,7 @@ static unsigned int expect_bench(const struct pcpbuddy_bench *b)
 /* Does the command write its argument back (so a read-only one gives EFAULT)? */
 static bool writes_back(enum kind k)
 {
-	return k == K_INFO || k == K_ALLOC || k == K_GET_POLICY || k == K_BENCH;
+	return k == K_INFO || k == K_ALLOC || k == K_GET_POLICY || k == K_BENCH || k == K_REPLAY;
 }
 
 /* Adjusts a contents expectation for where the argument is. */
@@ -992,6 +1001,229 @@ static void do_bench(struct ctx *c, int fd)
 	}
 }
 
+/* ---- replays ---- */
+
+/* The operations of the read-only prepared replay: valid, a cross-CPU free, one left live. */
+static const struct pcpbuddy_replay_op ro_replay_ops[] = {
+	{ .id = 0, .cpu = 0, .order = 0 },
+	{ .id = 1, .cpu = 1, .order = 1 },
+	{ .id = 0, .cpu = 1, .order = 0, .flags = PCPBUDDY_REPLAY_OP_FREE },
+	{ .id = 2, .cpu = 2, .order = 0 },
+};
+
+/* The header fields the ABI refuses (before it reads the operations). */
+static bool replay_header_valid(const struct pcpbuddy_replay *r)
+{
+	return r->backend < PCPBUDDY_BENCH_NR_BACKENDS && !r->flags && r->nr_ops &&
+	       r->nr_ops <= PCPBUDDY_REPLAY_MAX_OPS && mask_online(r->cpu_mask) &&
+	       (r->cpu_mask || online_mask);
+}
+
+/* The kernel's validation of the operations (ioctl.md): valid or not. */
+static bool replay_ops_valid(const struct pcpbuddy_replay_op *ops, uint64_t n)
+{
+	uint8_t order[REPLAY_OPS];
+	bool freed[REPLAY_OPS] = { false };
+	unsigned int allocs = 0;
+
+	if (n > REPLAY_OPS)
+		return false;	/* never built so; the callers do not ask */
+	for (uint64_t i = 0; i < n; i++) {
+		const struct pcpbuddy_replay_op *o = &ops[i];
+
+		if ((o->flags & ~PCPBUDDY_REPLAY_OP_FREE) || o->order > info.block_order)
+			return false;
+		if (!(o->flags & PCPBUDDY_REPLAY_OP_FREE)) {
+			if (o->id != allocs)
+				return false;
+			order[allocs++] = o->order;
+		} else if (o->id >= allocs || freed[o->id] || order[o->id] != o->order) {
+			return false;
+		} else {
+			freed[o->id] = true;
+		}
+	}
+	return true;
+}
+
+/*
+ * What the current replay call's operations are, for the oracle: the address passed, whether
+ * the kernel can read all of them, and whether they are valid. An ops address in the
+ * arguments that is none of these (random contents) gets the wide expectation.
+ */
+struct replay_ops_seen {
+	uint64_t addr, n;
+	bool readable, valid;
+};
+static __thread struct replay_ops_seen replay_seen;
+
+static unsigned int expect_replay(const struct pcpbuddy_replay *r)
+{
+	if (!replay_header_valid(r))
+		return WANT_EINVAL;
+	if (r->ops == replay_seen.addr && r->nr_ops == replay_seen.n) {
+		if (!replay_seen.readable)
+			return WANT_EFAULT;
+		if (!replay_seen.valid)
+			return WANT_EINVAL;
+		return WANT_OK | WANT_EBUSY | WANT_ENOMEM;
+	}
+	if (r->ops == (uintptr_t)(ro + RO_REPLAY_OPS) && r->nr_ops == ARRAY_SIZE(ro_replay_ops))
+		return WANT_OK | WANT_EBUSY | WANT_ENOMEM;
+	/* Operations the fuzzer did not make: it cannot tell, but a long valid trace is not
+	 * possible by chance (allocations must be numbered 0, 1, 2, ...). */
+	return WANT_OK | WANT_EBUSY | WANT_ENOMEM | WANT_EINVAL | WANT_EFAULT;
+}
+
+static unsigned int oracle_replay(struct ctx *c, const void *p)
+{
+	struct pcpbuddy_replay r;
+
+	memcpy(&r, p, sizeof(r));
+	return expect_replay(&r);
+}
+
+/* A replay that completed must be well formed: every allocation freed once. */
+static void check_replay(struct ctx *c, const struct pcpbuddy_replay *r)
+{
+	uint64_t allocs = 0, frees = 0;
+	uint64_t mask = r->cpu_mask ? r->cpu_mask : online_mask;
+
+	if (r->nr_cpus < 1 || r->nr_cpus > (unsigned int)__builtin_popcountll(mask) ||
+	    r->nr_samples > PCPBUDDY_REPLAY_SAMPLES) {
+		failure(c, "REPLAY backend %u: nr_cpus %u nr_samples %u", r->backend, r->nr_cpus,
+			r->nr_samples);
+		return;
+	}
+	for (unsigned int i = 0; i < r->nr_cpus; i++) {
+		const struct pcpbuddy_replay_cpu *t = &r->cpus[i];
+
+		if (t->cpu >= 64 || !(mask & (1ULL << t->cpu)))
+			failure(c, "REPLAY: a thread on cpu %u, not asked for", t->cpu);
+		allocs += t->allocs;
+		frees += t->frees + t->frees_at_end;
+	}
+	if (allocs != frees)
+		failure(c, "REPLAY backend %u: %llu allocations, %llu frees", r->backend,
+			(unsigned long long)allocs, (unsigned long long)frees);
+}
+
+/* A random trace: mostly valid (allocations, frees of live ones, on random recorded CPUs). */
+static unsigned int replay_ops_build(struct ctx *c, struct pcpbuddy_replay_op *ops)
+{
+	unsigned int n = 1 + below(c, REPLAY_OPS), allocs = 0, live[REPLAY_OPS], nlive = 0;
+	uint8_t order[REPLAY_OPS];
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t cpu = chance(c, 10) ? rnd(c) : below(c, 8);
+
+		if (nlive && chance(c, 45)) {
+			unsigned int k = below(c, nlive), id = live[k];
+
+			live[k] = live[--nlive];
+			ops[i] = (struct pcpbuddy_replay_op){ .id = id, .cpu = cpu, .order = order[id],
+							      .flags = PCPBUDDY_REPLAY_OP_FREE };
+		} else {
+			order[allocs] = chance(c, 80) ? below(c, 2) : below(c, info.block_order + 1);
+			ops[i] = (struct pcpbuddy_replay_op){ .id = allocs, .cpu = cpu,
+							      .order = order[allocs] };
+			live[nlive++] = allocs++;
+		}
+	}
+	if (chance(c, 25)) {
+		struct pcpbuddy_replay_op *o = &ops[below(c, n)];
+
+		switch (below(c, 5)) {
+		case 0:
+			o->flags |= 2U << below(c, 7);
+			break;
+		case 1:
+			o->order = info.block_order + 1 + below(c, 200);
+			break;
+		case 2:
+			o->id += 1 + below(c, 3);
+			break;
+		case 3:
+			o->flags ^= PCPBUDDY_REPLAY_OP_FREE;
+			break;
+		default:
+			o->order ^= 1;
+			break;
+		}
+	}
+	return n;
+}
+
+static void do_replay(struct ctx *c, int fd)
+{
+	struct pcpbuddy_replay_op ops[REPLAY_OPS + 1];
+	unsigned char misaligned[sizeof(ops) + 8] __attribute__((aligned(8)));
+	struct pcpbuddy_replay r;
+	enum ptr_kind p = pick_ptr_kind(c, true);
+	size_t ro_off = RO_REPLAY;
+	unsigned int n = replay_ops_build(c, ops);
+	const void *seen;
+	void *at, *where;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	r.backend = below(c, PCPBUDDY_BENCH_NR_BACKENDS);
+	r.cpu_mask = chance(c, 40) ? 0 : subset(c, online_mask);
+	r.nr_ops = n;
+	/* Where the operations are. */
+	replay_seen = (struct replay_ops_seen){ .n = n, .readable = true,
+						.valid = replay_ops_valid(ops, n) };
+	switch (p) {
+	case P_GOOD:
+		at = ops;
+		break;
+	case P_MISALIGNED:
+		at = misaligned + 1 + below(c, 7);
+		memcpy(at, ops, n * sizeof(*ops));
+		break;
+	case P_READONLY:
+		at = ro + RO_REPLAY_OPS;
+		replay_seen.n = r.nr_ops = ARRAY_SIZE(ro_replay_ops);
+		replay_seen.valid = true;
+		break;
+	default:
+		at = place(c, p, ops, n * sizeof(*ops), RO_RANDOM, &seen);
+		replay_seen.readable = false;
+		break;
+	}
+	r.ops = replay_seen.addr = (uintptr_t)at;
+	if (chance(c, 20)) {
+		switch (below(c, 5)) {
+		case 0:
+			r.backend = PCPBUDDY_BENCH_NR_BACKENDS + below(c, 1000);
+			break;
+		case 1:
+			r.flags = 1U << below(c, 32);
+			break;
+		case 2:
+			r.nr_ops = chance(c, 50) ? 0 : PCPBUDDY_REPLAY_MAX_OPS + 1 + below(c, 1000);
+			break;
+		case 3:
+			r.cpu_mask |= ~online_mask ? ~online_mask & -(~online_mask) : 0;
+			break;
+		default:
+			r.cpu_mask |= 1ULL << 63;
+			break;
+		}
+	}
+	if (chance(c, 3))
+		random_bytes(c, &r, 40);	/* the in fields: anything */
+	if (chance(c, 10))
+		ro_off = RO_RANDOM + below(c, RO_SIZE - RO_RANDOM - sizeof(r));
+	err = call_at(c, K_REPLAY, fd, &r, ro_off, oracle_replay, true, &where);
+	if (!err && where) {
+		memcpy(&r, where, sizeof(r));
+		check_replay(c, &r);
+		if (r.backend < PCPBUDDY_BENCH_NR_BACKENDS)
+			__atomic_fetch_add(&sh->replay_done[r.backend], 1, __ATOMIC_RELAXED);
+	}
+}
+
 /* Anything but one of the ABI's commands: ENOTTY, whatever the argument. */
 static void do_bad_number(struct ctx *c, int fd)
 {
@@ -1240,6 +1472,8 @@ static void *strict_thread(void *arg)
 			do_verify(c, f->fd);
 		else if (r < 900)
 			do_bench(c, f->fd);
+		else if (r < 910)
+			do_replay(c, f->fd);
 		else if (r < 960)
 			do_bad_number(c, f->fd);
 		else if (r < 970)
@@ -1435,6 +1669,8 @@ static void *chaos_thread(void *arg)
 			do_verify(c, fd);
 		else if (r < 760)
 			do_bench(c, fd);
+		else if (r < 775)
+			do_replay(c, fd);
 		else if (r < 980)
 			do_bad_number(c, fd);
 		else
@@ -2148,6 +2384,15 @@ static void map_args(void)
 	memcpy(ro + RO_POLICY, &start_policy, sizeof(start_policy));
 	memcpy(ro + RO_DRAIN, &all, sizeof(all));
 	memcpy(ro + RO_BENCH, &b, sizeof(b));
+	{
+		struct pcpbuddy_replay r = {
+			.ops = (uintptr_t)(ro + RO_REPLAY_OPS), .nr_ops = ARRAY_SIZE(ro_replay_ops),
+			.backend = PCPBUDDY_BACKEND_FLOOR, .cpu_mask = 1ULL << online_cpus[0],
+		};
+
+		memcpy(ro + RO_REPLAY, &r, sizeof(r));
+		memcpy(ro + RO_REPLAY_OPS, ro_replay_ops, sizeof(ro_replay_ops));
+	}
 	random_bytes(&c, ro + RO_RANDOM, RO_SIZE - RO_RANDOM);
 	mprotect(ro, RO_SIZE, PROT_READ);
 	find_unmapped();
@@ -2304,6 +2549,9 @@ int main(int argc, char **argv)
 	       "(%llu quiet phases)\n", (unsigned long long)sh->bench_done[0],
 	       (unsigned long long)sh->bench_done[1], (unsigned long long)sh->bench_done[2],
 	       (unsigned long long)sh->bench_done[3], (unsigned long long)sh->quiet_phases);
+	printf("replays completed: pool %llu, pool-classic %llu, kernel %llu, floor %llu\n",
+	       (unsigned long long)sh->replay_done[0], (unsigned long long)sh->replay_done[1],
+	       (unsigned long long)sh->replay_done[2], (unsigned long long)sh->replay_done[3]);
 	final_checks();
 	printf("failures: %llu\n", (unsigned long long)sh->failures);
 	return sh->failures ? 1 : 0;

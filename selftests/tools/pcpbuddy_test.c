@@ -21,6 +21,11 @@
  *                         that the results are well formed and the pool idle and clean after
  *   benchbad              invalid benchmark parameters give EINVAL
  *   benchcancel           a long run interrupted by a signal returns EINTR, pool clean after
+ *   replayhand ACPU BCPU  PCPBUDDY_IOC_REPLAY of small hand-made traces on every backend, on
+ *                         the two CPUs: a cross-CPU free, an allocation never freed, a live set
+ *                         above the pool; checks every documented count exactly
+ *   replaybad             invalid replays give EINVAL, EFAULT, EBUSY and change nothing
+ *   replaycancel          a long replay interrupted by a signal returns EINTR, pool clean after
  *   verify                PCPBUDDY_IOC_VERIFY
  *   drain CPU             PCPBUDDY_IOC_DRAIN (-1: all)
  */
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/pcpbuddy.h>
@@ -476,6 +482,295 @@ static int cmd_benchcancel(void)
 	return 0;
 }
 
+
+/* ---- replays ---- */
+
+static int replay(struct pcpbuddy_replay *r)
+{
+	return ioctl(fd, PCPBUDDY_IOC_REPLAY, r) ? -errno : 0;
+}
+
+static struct pcpbuddy_replay replay_req(struct pcpbuddy_replay_op *ops, unsigned long long n,
+					 unsigned int backend, unsigned long long mask)
+{
+	struct pcpbuddy_replay r;
+
+	memset(&r, 0, sizeof(r));
+	r.ops = (unsigned long long)(unsigned long)ops;
+	r.nr_ops = n;
+	r.backend = backend;
+	r.cpu_mask = mask;
+	return r;
+}
+
+static struct pcpbuddy_replay_op op_alloc(unsigned int id, unsigned int cpu, unsigned int order)
+{
+	return (struct pcpbuddy_replay_op){ .id = id, .cpu = cpu, .order = order };
+}
+
+static struct pcpbuddy_replay_op op_free(unsigned int id, unsigned int cpu, unsigned int order)
+{
+	return (struct pcpbuddy_replay_op){ .id = id, .cpu = cpu, .order = order,
+					    .flags = PCPBUDDY_REPLAY_OP_FREE };
+}
+
+/* Sums of a replay's per-thread results. */
+struct replay_sums {
+	unsigned long long ops, allocs, frees, remote, failures, skipped, at_end;
+};
+
+static struct replay_sums replay_check(const struct pcpbuddy_replay *r, unsigned long long mask)
+{
+	struct replay_sums s = { 0 };
+
+	if (r->nr_cpus < 1 || r->nr_cpus > PCPBUDDY_BENCH_MAX_CPUS)
+		fail("replay: nr_cpus %u", r->nr_cpus);
+	for (unsigned int i = 0; i < r->nr_cpus; i++) {
+		const struct pcpbuddy_replay_cpu *c = &r->cpus[i];
+
+		printf("replay backend %u cpu %u recorded %u ops %llu allocs %llu frees %llu remote %llu failures %llu skipped %llu at_end %llu total_ns %llu wait_ns %llu\n",
+		       r->backend, c->cpu, c->recorded_cpus, (unsigned long long)c->ops,
+		       (unsigned long long)c->allocs, (unsigned long long)c->frees,
+		       (unsigned long long)c->remote_frees, (unsigned long long)c->failures,
+		       (unsigned long long)c->skipped_frees, (unsigned long long)c->frees_at_end,
+		       (unsigned long long)c->total_ns, (unsigned long long)c->wait_ns);
+		if (c->cpu >= 64 || (mask && !(mask & (1ULL << c->cpu))))
+			fail("replay: a thread on cpu %u, not asked for", c->cpu);
+		if (c->allocs + c->failures + c->frees + c->skipped_frees > c->ops)
+			fail("replay: cpu %u made more operations than its stream holds", c->cpu);
+		s.ops += c->ops;
+		s.allocs += c->allocs;
+		s.frees += c->frees;
+		s.remote += c->remote_frees;
+		s.failures += c->failures;
+		s.skipped += c->skipped_frees;
+		s.at_end += c->frees_at_end;
+	}
+	/* Every allocation made is freed once: in the timed part or at the end. */
+	if (s.frees + s.at_end != s.allocs)
+		fail("replay backend %u: %llu allocations, %llu + %llu frees", r->backend, s.allocs,
+		     s.frees, s.at_end);
+	if (s.skipped > s.failures || s.remote > s.frees)
+		fail("replay backend %u: %llu skipped frees for %llu failures, %llu remote of %llu",
+		     r->backend, s.skipped, s.failures, s.remote, s.frees);
+	if (s.allocs + s.failures + r->over_budget > r->nr_allocs)
+		fail("replay: more allocations than the trace holds");
+	if (r->backend <= PCPBUDDY_BACKEND_POOL_CLASSIC && r->nr_samples != PCPBUDDY_REPLAY_SAMPLES)
+		fail("replay: %u samples on a pool backend", r->nr_samples);
+	refresh_info();
+	if (info.outstanding_pages)
+		fail("%llu pages outstanding after the replay",
+		     (unsigned long long)info.outstanding_pages);
+	verify_or_die();
+	return s;
+}
+
+static void want_count(const char *what, unsigned long long got, unsigned long long want,
+		       unsigned int backend)
+{
+	if (got != want)
+		fail("replay backend %u: %s %llu, want %llu", backend, what, got, want);
+}
+
+static int cmd_replayhand(int a, int b)
+{
+	unsigned long long mask = (1ULL << a) | (1ULL << b);
+	unsigned int lo = a < b ? 0 : 1;	/* recorded CPU that maps onto CPU a */
+	/* Recorded CPUs lo and !lo run on CPUs a and b (recorded cpu % 2, CPUs in order). */
+	struct pcpbuddy_replay_op hand[] = {
+		op_alloc(0, lo, 0),
+		op_alloc(1, !lo, 3),
+		op_free(0, !lo, 0),		/* on b, of a's allocation: waits for it if need be */
+		op_alloc(2, lo, info.block_order),	/* never freed: freed at the end */
+		op_free(1, !lo, 3),
+	};
+	unsigned int blocks = info.nr_pages >> info.block_order;
+	struct pcpbuddy_replay_op *big = calloc(blocks + 2, sizeof(*big));
+
+	if (a == b || !cpu_online(a) || !cpu_online(b) || !big)
+		fail("replayhand needs two online CPUs");
+	for (unsigned int be = 0; be < PCPBUDDY_BENCH_NR_BACKENDS; be++) {
+		struct pcpbuddy_replay r = replay_req(hand, 5, be, mask);
+		struct replay_sums s;
+		int ret = replay(&r);
+
+		if (ret)
+			fail("replay of the hand-made trace, backend %u: %s", be, strerror(-ret));
+		s = replay_check(&r, mask);
+		want_count("threads", r.nr_cpus, 2, be);
+		want_count("allocations in the trace", r.nr_allocs, 3, be);
+		want_count("peak live pages", r.peak_live_pages, 8 + (1ULL << info.block_order), be);
+		want_count("over budget", r.over_budget, 0, be);
+		want_count("allocations", s.allocs, 3, be);
+		want_count("timed frees", s.frees, 2, be);
+		want_count("remote frees", s.remote, 1, be);
+		want_count("frees at the end", s.at_end, 1, be);
+		for (unsigned int i = 0; i < 2; i++) {
+			const struct pcpbuddy_replay_cpu *c = &r.cpus[i];
+
+			/* a: allocations 0 and 2; b: allocation 1 and both frees. */
+			want_count("ops of the thread", c->ops, c->cpu == (unsigned int)a ? 2 : 3, be);
+			want_count("recorded CPUs per thread", c->recorded_cpus, 1, be);
+		}
+		if (be <= PCPBUDDY_BACKEND_POOL_CLASSIC && r.counters.frees_remote + r.counters.frees_local == 0)
+			fail("replay backend %u: the pool counted no free", be);
+	}
+	/*
+	 * A live set above the pool: every block allocated on one CPU and never freed, plus one
+	 * more; the last is left out (over budget) on every backend, the others freed at the end.
+	 */
+	for (unsigned int i = 0; i <= blocks; i++)
+		big[i] = op_alloc(i, 0, info.block_order);
+	for (unsigned int be = 0; be < PCPBUDDY_BENCH_NR_BACKENDS; be++) {
+		struct pcpbuddy_replay r = replay_req(big, blocks + 1, be, 1ULL << a);
+		struct replay_sums s;
+		int ret = replay(&r);
+
+		if (ret)
+			fail("replay of %u blocks, backend %u: %s", blocks + 1, be, strerror(-ret));
+		s = replay_check(&r, 1ULL << a);
+		want_count("over budget", r.over_budget, 1, be);
+		want_count("peak live pages", r.peak_live_pages, info.nr_pages, be);
+		want_count("allocations and failures", s.allocs + s.failures, blocks, be);
+		want_count("frees at the end", s.at_end, s.allocs, be);
+	}
+	free(big);
+	printf("ok\n");
+	return 0;
+}
+
+static int cmd_replaybad(void)
+{
+	struct pcpbuddy_replay_op ops[4] = { op_alloc(0, 0, 0), op_free(0, 0, 0) };
+	struct pcpbuddy_replay r;
+
+	r = replay_req(ops, 2, PCPBUDDY_BENCH_NR_BACKENDS, 0);
+	expect(replay(&r), -EINVAL, "backend past the last");
+	r = replay_req(ops, 2, 0, 0);
+	r.flags = 1;
+	expect(replay(&r), -EINVAL, "unknown flag");
+	r = replay_req(ops, 0, 0, 0);
+	expect(replay(&r), -EINVAL, "no operations");
+	r = replay_req(ops, PCPBUDDY_REPLAY_MAX_OPS + 1ULL, 0, 0);
+	expect(replay(&r), -EINVAL, "more than PCPBUDDY_REPLAY_MAX_OPS");
+	r = replay_req(ops, 2, 0, 1ULL << 63);
+	expect(replay(&r), -EINVAL, "offline CPU 63");
+	r = replay_req((void *)16, 2, 0, 0);
+	expect(replay(&r), -EFAULT, "operations at a bad pointer");
+	r = replay_req(ops, 1ULL << 20, 0, 0);
+	expect(replay(&r), -EFAULT, "more operations than mapped");
+	expect(ioctl(fd, PCPBUDDY_IOC_REPLAY, (void *)16) ? -errno : 0, -EFAULT,
+	       "replay at a bad pointer");
+	/* Each operation field. */
+	ops[1].flags = 2 | PCPBUDDY_REPLAY_OP_FREE;
+	r = replay_req(ops, 2, 0, 0);
+	expect(replay(&r), -EINVAL, "an unknown operation flag");
+	ops[1] = op_free(0, 0, 0);
+	ops[0].order = info.block_order + 1;
+	ops[1].order = info.block_order + 1;
+	expect(replay(&r), -EINVAL, "an order above block_order");
+	ops[0] = op_alloc(1, 0, 0);
+	ops[1] = op_free(1, 0, 0);
+	expect(replay(&r), -EINVAL, "allocations not numbered from 0");
+	ops[0] = op_free(0, 0, 0);
+	ops[1] = op_alloc(0, 0, 0);
+	expect(replay(&r), -EINVAL, "a free before its allocation");
+	ops[0] = op_alloc(0, 0, 0);
+	ops[1] = op_free(0, 1, 1);
+	expect(replay(&r), -EINVAL, "a free with another order");
+	ops[1] = op_free(0, 1, 0);
+	ops[2] = op_free(0, 0, 0);
+	r = replay_req(ops, 3, 0, 0);
+	expect(replay(&r), -EINVAL, "a double free");
+	ops[2] = op_free(7, 0, 0);
+	expect(replay(&r), -EINVAL, "a free of an allocation that does not exist");
+	/* The pool must be idle: a held page makes the pool backends busy, not the kernel's. */
+	{
+		struct pcpbuddy_alloc a = alloc_or_die(0, -1, 0);
+
+		r = replay_req(ops, 2, PCPBUDDY_BACKEND_POOL, 0);
+		expect(replay(&r), -EBUSY, "pool backend with pages outstanding");
+		r = replay_req(ops, 2, PCPBUDDY_BACKEND_KERNEL, 0);
+		expect(replay(&r), 0, "kernel backend with pages outstanding");
+		free_or_die(a.handle, -1, 0, 0);
+	}
+	refresh_info();
+	if (info.outstanding_pages)
+		fail("%llu pages outstanding after refused replays",
+		     (unsigned long long)info.outstanding_pages);
+	verify_or_die();
+	printf("ok\n");
+	return 0;
+}
+
+/* The pool's total.allocs from debugfs stats, or -1. */
+static long long pool_allocs(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/pcpbuddy/stats", "r");
+	char key[64];
+	long long v, found = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, "total.allocs:"))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+static int cmd_replaycancel(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	unsigned long long n = PCPBUDDY_REPLAY_MAX_OPS, i, id = 0, next_free = 0;
+	struct pcpbuddy_replay_op *ops = calloc(n, sizeof(*ops));
+	struct pcpbuddy_replay r;
+	struct replay_sums s;
+	long long before = pool_allocs();
+	pid_t parent = getpid(), child;
+	int ret;
+
+	if (!ops)
+		fail("calloc");
+	if (before < 0)
+		fail("no total.allocs in debugfs stats (is debugfs mounted?)");
+	/* Recorded CPU 0 allocates, CPU 1 frees, 8 allocations behind: remote frees. */
+	for (i = 0; i < n; i++) {
+		if (i < 8 || i % 2 == 0)
+			ops[i] = op_alloc(id++, 0, 0);
+		else
+			ops[i] = op_free(next_free++, 1, 0);
+	}
+	sigaction(SIGALRM, &sa, NULL);
+	/*
+	 * The signal comes in the middle of the run, wherever the copy and the validation of the
+	 * 4 million operations end: a child watches the pool's allocation counter and signals
+	 * once the threads have made a few thousand allocations (or after 60 s).
+	 */
+	child = fork();
+	if (child == 0) {
+		for (int t = 0; t < 60000; t++) {
+			long long now = pool_allocs();
+
+			if (now >= 0 && now - before >= 4096)
+				break;
+			usleep(1000);
+		}
+		kill(parent, SIGALRM);
+		_exit(0);
+	}
+	r = replay_req(ops, n, PCPBUDDY_BACKEND_POOL, 0);
+	ret = replay(&r);
+	waitpid(child, NULL, 0);
+	expect(ret, -EINTR, "interrupted replay");
+	s = replay_check(&r, 0);
+	printf("interrupted after %llu allocations (%llu freed at the end)\n", s.allocs, s.at_end);
+	if (s.allocs < 1000)
+		fail("the signal came before the run had made 1000 allocations");
+	free(ops);
+	return 0;
+}
+
 static int argc_;
 static char **argv_;
 
@@ -531,6 +826,12 @@ int main(int argc, char **argv)
 		return cmd_benchbad();
 	if (!strcmp(cmd, "benchcancel"))
 		return cmd_benchcancel();
+	if (!strcmp(cmd, "replayhand"))
+		return cmd_replayhand(arg(2), arg(3));
+	if (!strcmp(cmd, "replaybad"))
+		return cmd_replaybad();
+	if (!strcmp(cmd, "replaycancel"))
+		return cmd_replaycancel();
 	if (!strcmp(cmd, "verify")) {
 		verify_or_die();
 		return 0;

@@ -165,6 +165,61 @@ struct pcpbuddy_bench {
 	struct pcpbuddy_bench_sample samples[PCPBUDDY_BENCH_MAX_SAMPLES];
 };
 
+/*
+ * PCPBUDDY_IOC_REPLAY: replays a recorded allocation trace (Documentation/benchmarks.md,
+ * "Replay") on one backend: one kthread per CPU of the run, each running, in trace order, the
+ * operations of the recorded CPUs mapped onto it (recorded cpu % number of CPUs of the run).
+ */
+#define PCPBUDDY_REPLAY_MAX_OPS		(1U << 22)
+#define PCPBUDDY_REPLAY_SAMPLES		3
+
+/* One operation of a trace (8 bytes). */
+struct pcpbuddy_replay_op {
+	__u32 id;	/* an allocation: its number, 0, 1, 2, ... in trace order; a free: the
+			 * number of an earlier allocation not freed yet */
+	__u16 cpu;	/* the recorded CPU (any value: mapped with % onto the run's CPUs) */
+	__u8 order;	/* 0..block_order; a free repeats its allocation's order */
+	__u8 flags;	/* PCPBUDDY_REPLAY_OP_*; other bits 0 */
+};
+#define PCPBUDDY_REPLAY_OP_FREE	(1U << 0)	/* a free (else an allocation) */
+
+/* One thread's part of a replay. Times are ktime_get() nanoseconds. */
+struct pcpbuddy_replay_cpu {
+	__u32 cpu;		/* the CPU the thread ran on */
+	__u32 recorded_cpus;	/* recorded CPUs mapped onto it */
+	__u64 ops;		/* operations in its stream (over-budget ones left out) */
+	__u64 allocs;		/* allocations made */
+	__u64 frees;		/* frees made in the timed part */
+	__u64 remote_frees;	/* of those, of an allocation another thread made */
+	__u64 failures;		/* allocations the backend could not serve */
+	__u64 skipped_frees;	/* frees of those failed allocations, not made */
+	__u64 frees_at_end;	/* its allocations still live at the end, freed untimed after */
+	__u64 total_ns;		/* the thread's stream, waits excluded */
+	__u64 wait_ns;		/* time spent waiting for another thread's allocation */
+};
+
+struct pcpbuddy_replay {
+	/* in */
+	__u64 ops;		/* user address of nr_ops struct pcpbuddy_replay_op */
+	__u64 nr_ops;		/* 1..PCPBUDDY_REPLAY_MAX_OPS */
+	__u64 cpu_mask;		/* CPUs to replay on (bits 0..63); 0 = every online CPU below 64 */
+	__u32 backend;		/* enum pcpbuddy_bench_backend */
+	__u32 flags;		/* must be 0 */
+	/* out */
+	__u64 elapsed_ns;	/* from the start barrier to the last thread's end of stream */
+	__u64 nr_allocs;	/* allocation operations in the trace */
+	__u64 over_budget;	/* allocations left out (with their frees): they would have taken
+				 * the live set, in trace order, above the pool's size */
+	__u64 peak_live_pages;	/* the largest live set in trace order, over-budget ones left out */
+	__u32 nr_cpus;		/* entries of cpus[] filled */
+	__u32 nr_samples;	/* entries of samples[] filled (pool backends) */
+	struct pcpbuddy_bench_counters counters;	/* over the timed part */
+	struct pcpbuddy_replay_cpu cpus[PCPBUDDY_BENCH_MAX_CPUS];
+	/* The pool's fragmentation: at the end of the trace (its live set still held), after the
+	 * frees at the end, after draining every cache. ns: since the start barrier. */
+	struct pcpbuddy_bench_sample samples[PCPBUDDY_REPLAY_SAMPLES];
+};
+
 #define PCPBUDDY_IOC_INFO	_IOR(PCPBUDDY_IOC_MAGIC, 0x00, struct pcpbuddy_info)
 #define PCPBUDDY_IOC_ALLOC	_IOWR(PCPBUDDY_IOC_MAGIC, 0x01, struct pcpbuddy_alloc)
 #define PCPBUDDY_IOC_FREE	_IOW(PCPBUDDY_IOC_MAGIC, 0x02, struct pcpbuddy_free)
@@ -173,5 +228,6 @@ struct pcpbuddy_bench {
 #define PCPBUDDY_IOC_VERIFY	_IO(PCPBUDDY_IOC_MAGIC, 0x05)	/* 0, or -EUCLEAN */
 #define PCPBUDDY_IOC_DRAIN	_IOW(PCPBUDDY_IOC_MAGIC, 0x06, __s32)
 #define PCPBUDDY_IOC_BENCH	_IOWR(PCPBUDDY_IOC_MAGIC, 0x07, struct pcpbuddy_bench)
+#define PCPBUDDY_IOC_REPLAY	_IOWR(PCPBUDDY_IOC_MAGIC, 0x08, struct pcpbuddy_replay)
 
 #endif /* _UAPI_LINUX_PCPBUDDY_H */

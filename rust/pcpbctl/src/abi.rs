@@ -166,6 +166,81 @@ impl Default for Bench {
     }
 }
 
+/// `PCPBUDDY_REPLAY_MAX_OPS`.
+pub const REPLAY_MAX_OPS: u64 = 1 << 22;
+/// `PCPBUDDY_REPLAY_SAMPLES`.
+pub const REPLAY_SAMPLES: usize = 3;
+/// `PCPBUDDY_REPLAY_OP_FREE`.
+pub const REPLAY_OP_FREE: u8 = 1 << 0;
+
+/// `struct pcpbuddy_replay_op`: one operation of a trace.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct ReplayOp {
+    pub id: u32,
+    pub cpu: u16,
+    pub order: u8,
+    pub flags: u8,
+}
+
+/// `struct pcpbuddy_replay_cpu`: one thread's part of a replay.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, Serialize)]
+pub struct ReplayCpu {
+    pub cpu: u32,
+    pub recorded_cpus: u32,
+    pub ops: u64,
+    pub allocs: u64,
+    pub frees: u64,
+    pub remote_frees: u64,
+    pub failures: u64,
+    pub skipped_frees: u64,
+    pub frees_at_end: u64,
+    pub total_ns: u64,
+    pub wait_ns: u64,
+}
+
+/// `struct pcpbuddy_replay`: one replay, parameters in, results out.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Replay {
+    pub ops: u64,
+    pub nr_ops: u64,
+    pub cpu_mask: u64,
+    pub backend: u32,
+    pub flags: u32,
+    pub elapsed_ns: u64,
+    pub nr_allocs: u64,
+    pub over_budget: u64,
+    pub peak_live_pages: u64,
+    pub nr_cpus: u32,
+    pub nr_samples: u32,
+    pub counters: BenchCounters,
+    pub cpus: [ReplayCpu; BENCH_MAX_CPUS],
+    pub samples: [BenchSample; REPLAY_SAMPLES],
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Replay {
+            ops: 0,
+            nr_ops: 0,
+            cpu_mask: 0,
+            backend: 0,
+            flags: 0,
+            elapsed_ns: 0,
+            nr_allocs: 0,
+            over_budget: 0,
+            peak_live_pages: 0,
+            nr_cpus: 0,
+            nr_samples: 0,
+            counters: BenchCounters::default(),
+            cpus: [ReplayCpu::default(); BENCH_MAX_CPUS],
+            samples: [BenchSample::default(); REPLAY_SAMPLES],
+        }
+    }
+}
+
 const _: () = assert!(size_of::<Info>() == 56);
 const _: () = assert!(size_of::<Alloc>() == 24);
 const _: () = assert!(size_of::<Free>() == 16);
@@ -174,6 +249,9 @@ const _: () = assert!(size_of::<BenchCpu>() == 64);
 const _: () = assert!(size_of::<BenchCounters>() == 144);
 const _: () = assert!(size_of::<BenchSample>() == 32);
 const _: () = assert!(size_of::<Bench>() == 5328);
+const _: () = assert!(size_of::<ReplayOp>() == 8);
+const _: () = assert!(size_of::<ReplayCpu>() == 80);
+const _: () = assert!(size_of::<Replay>() == 5432);
 
 /// `_IOC_NONE`, `_IOC_WRITE`, `_IOC_READ` (asm-generic/ioctl.h, which x86-64 uses).
 const IOC_NONE: u32 = 0;
@@ -206,6 +284,9 @@ pub const IOC_VERIFY: u32 = ioc(IOC_NONE, 0x05, 0);
 pub const IOC_DRAIN: u32 = ioc(IOC_WRITE, 0x06, size_of::<i32>());
 /// `PCPBUDDY_IOC_BENCH`.
 pub const IOC_BENCH: u32 = ioc(IOC_READ | IOC_WRITE, 0x07, size_of::<Bench>());
+
+/// `PCPBUDDY_IOC_REPLAY`.
+pub const IOC_REPLAY: u32 = ioc(IOC_READ | IOC_WRITE, 0x08, size_of::<Replay>());
 
 const _: () = assert!(IOC_BENCH == 0xd4d0_b707);
 
@@ -257,6 +338,13 @@ mod tests {
             ("IOC_VERIFY", IOC_VERIFY as u64),
             ("IOC_DRAIN", IOC_DRAIN as u64),
             ("IOC_BENCH", IOC_BENCH as u64),
+            ("IOC_REPLAY", IOC_REPLAY as u64),
+            ("sizeof(replay_op)", size_of::<ReplayOp>() as u64),
+            ("sizeof(replay_cpu)", size_of::<ReplayCpu>() as u64),
+            ("sizeof(replay)", size_of::<Replay>() as u64),
+            ("REPLAY_MAX_OPS", REPLAY_MAX_OPS),
+            ("REPLAY_SAMPLES", REPLAY_SAMPLES as u64),
+            ("REPLAY_OP_FREE", REPLAY_OP_FREE as u64),
             ("ABI_VERSION", ABI_VERSION as u64),
             ("MAX_CPUS", BENCH_MAX_CPUS as u64),
             ("MAX_SAMPLES", BENCH_MAX_SAMPLES as u64),
@@ -333,6 +421,40 @@ mod tests {
             shared_blocks,
             unusable_max_milli
         ));
+        v.extend(off!(ReplayOp, "replay_op", id, cpu, order, flags));
+        v.extend(off!(
+            ReplayCpu,
+            "replay_cpu",
+            cpu,
+            recorded_cpus,
+            ops,
+            allocs,
+            frees,
+            remote_frees,
+            failures,
+            skipped_frees,
+            frees_at_end,
+            total_ns,
+            wait_ns
+        ));
+        v.extend(off!(
+            Replay,
+            "replay",
+            ops,
+            nr_ops,
+            cpu_mask,
+            backend,
+            flags,
+            elapsed_ns,
+            nr_allocs,
+            over_budget,
+            peak_live_pages,
+            nr_cpus,
+            nr_samples,
+            counters,
+            cpus,
+            samples
+        ));
         v.extend(off!(
             Bench, "bench", pattern, backend, order, batch, alloc_cpus, free_cpus, ops, seed,
             flags, elapsed_ns, nr_cpus, nr_samples, counters, cpus, samples
@@ -352,7 +474,10 @@ mod tests {
                 format!("sizeof(struct pcpbuddy_{}", rest)
             } else if let Some(rest) = name.strip_prefix("offsetof(") {
                 format!("offsetof(struct pcpbuddy_{}", rest)
-            } else if name.starts_with("IOC_") || *name == "ABI_VERSION" {
+            } else if name.starts_with("IOC_")
+                || name.starts_with("REPLAY_")
+                || *name == "ABI_VERSION"
+            {
                 format!("PCPBUDDY_{}", name)
             } else {
                 format!("PCPBUDDY_BENCH_{}", name)

@@ -2,7 +2,7 @@
 
 //! `/dev/pcpbuddy`: opening it and its ioctls (Documentation/ioctl.md).
 
-use crate::abi::{self, Bench, Info, Policy};
+use crate::abi::{self, Bench, Info, Policy, Replay, ReplayOp};
 use crate::bench::{Outcome, Params};
 use crate::error::{describe, errno_name, Error, Result};
 use std::fs::{File, OpenOptions};
@@ -127,6 +127,25 @@ impl Device {
         // `Bench` (5328 bytes, asserted in abi.rs), and `req` lives across the call.
         unsafe { self.ioctl(abi::IOC_BENCH, &mut *req) }?;
         Ok(outcome(&req))
+    }
+}
+
+impl Device {
+    /// `PCPBUDDY_IOC_REPLAY`: replays `ops` with `backend` on the CPUs of `cpu_mask` (0: every
+    /// online CPU below 64).
+    pub fn replay(&self, ops: &[ReplayOp], backend: u32, cpu_mask: u64) -> io::Result<Box<Replay>> {
+        let mut req = Box::new(Replay {
+            ops: ops.as_ptr() as u64,
+            nr_ops: ops.len() as u64,
+            cpu_mask,
+            backend,
+            ..Replay::default()
+        });
+        // SAFETY: `PCPBUDDY_IOC_REPLAY` reads and writes a `struct pcpbuddy_replay`, mirrored by
+        // `Replay` (5432 bytes, asserted in abi.rs), and reads `nr_ops` operations at `ops`,
+        // which `ops` holds; both live across the call.
+        unsafe { self.ioctl(abi::IOC_REPLAY, &mut *req) }?;
+        Ok(req)
     }
 }
 

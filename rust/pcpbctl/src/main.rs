@@ -17,11 +17,13 @@ mod cpulist;
 mod debugfs;
 mod device;
 mod error;
+mod replay;
 mod report;
 mod signal;
 mod suite;
 mod svg;
 mod table;
+mod trace;
 
 use bench::{Backend, Pattern};
 use clap::{Parser, Subcommand};
@@ -72,6 +74,62 @@ enum Command {
     Bench(BenchArgs),
     /// Run the standard benchmark set and write summary.json, raw.json, report.md and plots.
     Suite(SuiteArgs),
+    /// Recorded allocation traces: import a tracefs recording, show a replay file, replay.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Turn a tracefs recording (scripts/record-traces.sh) into a replay file (.pcpt[.gz]).
+    Import {
+        /// The recording: tracefs's `trace` output (gzip-compressed or not).
+        raw: PathBuf,
+        /// The replay file to write (gzip-compressed when it ends in .gz).
+        out: PathBuf,
+        /// The trace's name [default: OUT's name up to the first dot].
+        #[arg(long)]
+        name: Option<String>,
+        /// Keep only the first N operations (the rest of the recording is left out).
+        #[arg(long, value_name = "N")]
+        max_ops: Option<u64>,
+    },
+    /// Show the summary of replay files.
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Replay traces on every backend (PCPBUDDY_IOC_REPLAY).
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Replay files (.pcpt or .pcpt.gz).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// CPUs to replay on, e.g. 0-3 [default: all online CPUs]; recorded CPU c runs on the
+    /// (c % n)-th of them.
+    #[arg(long, value_parser = parse_cpus, value_name = "LIST")]
+    cpus: Option<CpuList>,
+    /// Backends, run in this order.
+    #[arg(
+        long,
+        value_parser = parse_backend,
+        value_delimiter = ',',
+        default_value = "pool,pool-classic,kernel,floor",
+        value_name = "LIST"
+    )]
+    backends: Vec<Backend>,
+    /// Also write replay.md and replay.json into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Where the numbers come from, for replay.md (as `suite --mode`).
+    #[arg(long, default_value = "unspecified", value_name = "LABEL")]
+    mode: String,
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    progress: bool,
 }
 
 fn parse_pattern(s: &str) -> Result<Pattern, String> {
@@ -172,6 +230,25 @@ fn run(cli: Cli) -> error::Result<()> {
             };
             commands::bench(&cli.device, &opts, cli.json)
         }
+        Command::Trace(TraceCommand::Import {
+            raw,
+            out,
+            name,
+            max_ops,
+        }) => replay::import(&raw, &out, name.as_deref(), max_ops, cli.json),
+        Command::Trace(TraceCommand::Info { files }) => replay::info(&files, cli.json),
+        Command::Trace(TraceCommand::Replay(a)) => replay::replay(
+            &cli.device,
+            &replay::ReplayOptions {
+                files: a.files,
+                cpus: a.cpus.map(|c| c.0),
+                backends: a.backends,
+                progress: a.progress,
+                out: a.out,
+                mode: a.mode,
+            },
+            cli.json,
+        ),
         Command::Suite(a) => suite::run(&suite::SuiteOptions {
             out: a.out,
             long: a.long,
@@ -249,6 +326,26 @@ mod tests {
         assert_eq!(a.backends, Backend::ALL.to_vec());
         assert!(Cli::try_parse_from(["pcpbctl", "bench", "nope"]).is_err());
         assert!(Cli::try_parse_from(["pcpbctl", "suite", "--quick", "--long"]).is_err());
+        let t = Cli::try_parse_from([
+            "pcpbctl",
+            "trace",
+            "replay",
+            "a.pcpt",
+            "b.pcpt.gz",
+            "--cpus",
+            "0-1",
+            "--backends",
+            "pool,kernel",
+        ])
+        .unwrap();
+        let Command::Trace(TraceCommand::Replay(r)) = t.command else {
+            panic!("not trace replay")
+        };
+        assert_eq!(r.files.len(), 2);
+        assert_eq!(r.cpus, Some(CpuList(vec![0, 1])));
+        assert_eq!(r.backends, vec![Backend::Pool, Backend::Kernel]);
+        assert!(Cli::try_parse_from(["pcpbctl", "trace", "import", "raw"]).is_err());
+        assert!(Cli::try_parse_from(["pcpbctl", "trace", "info"]).is_err());
         let e = Cli::try_parse_from(["pcpbctl", "bench"]).err().unwrap();
         assert_eq!(
             usage_error_line(&e.to_string()),
