@@ -18,6 +18,9 @@
 #   BENCH_CPUS (2)         vCPUs of the main suite run
 #   BENCH_REMOTE_CPUS (4)  vCPUs of the second run, the remote pattern's CPU sweep (0: skip)
 #   BENCH_POOL_MB (256)    pool size
+#   BENCH_SWEEP_CPUS (the host's cores)  vCPUs of the CPU sweep (bulk, remote and the traces
+#       on 1, 2, 4, ... CPUs; 0: skip). More than the host's cores is allowed; in wall mode
+#       the report marks those rows (time-sliced vCPUs).
 #   BENCH_BUILD=release|checked  how the module is built for the run. release (default):
 #       as a distribution kernel builds Rust (CONFIG_RUST_OVERFLOW_CHECKS=y, the Kconfig
 #       default; debug assertions off: -Cdebug-assertions=n). checked: as the tests run
@@ -131,6 +134,16 @@ if [ -z "${BENCH_NO_REPLAY:-}" ] && compgen -G "traces/*.pcpt.gz" >/dev/null; th
 	run_vm "${BENCH_CPUS:-2}" "$out/replay" \
 		"$pcpbctl trace replay --out $out/replay --mode '$label' $PCPBUDDY_TOP/traces/*.pcpt.gz"
 fi
+sweep_cpus=${BENCH_SWEEP_CPUS:-$host_cores}
+if [ "$sweep_cpus" != 0 ]; then
+	# ns/op against the number of CPUs, every backend (Documentation/benchmarks.md, "CPU sweeps").
+	traces=$(compgen -G "$PCPBUDDY_TOP/traces/*.pcpt.gz" | paste -sd, || true)
+	mark=""
+	[ "$mode" = wall ] && [ "$kvm" != yes ] && mark="--host-cores $host_cores"
+	log "CPU sweep on 1..$sweep_cpus vCPUs -> $out/sweep"
+	run_vm "$sweep_cpus" "$out/sweep" \
+		"$pcpbctl sweep --out $out/sweep --mode '$label' $mark ${traces:+--traces $traces}"
+fi
 rm -rf results/latest
 cp -r "$out" results/latest
 log "done in $(($(date +%s) - start)) s: results/latest/report.md (and $out)"
@@ -139,4 +152,5 @@ echo "Summary ($label; $out/report.md):"
 grep -v '^wrote ' "$out/suite.log"
 [ "$remote_cpus" = 0 ] || cat "$out/remote-${remote_cpus}cpu/suite.log"
 [ ! -f "$out/replay/suite.log" ] || grep -v '^wrote ' "$out/replay/suite.log"
+[ ! -f "$out/sweep/sweep.md" ] || echo "CPU sweep: $out/sweep/sweep.md"
 for w in "${warnings[@]}"; do echo "WARNING: $w"; done

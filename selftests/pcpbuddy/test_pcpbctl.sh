@@ -6,7 +6,7 @@
 
 PCPBCTL=$TOP/rust/pcpbctl/target/release/pcpbctl
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 10
 mount_debugfs
 [ -x "$PCPBCTL" ] || ktap_exit_fail_msg "$PCPBCTL not built (make check builds it)"
 load_pool size_mb=32 || ktap_exit_fail_msg "cannot load $MODULE"
@@ -28,6 +28,22 @@ bad_bench() {
 	[ "$(echo "$out" | wc -l)" -le 3 ] && echo "$out" | grep -qi 'invalid\|refused\|order'
 }
 ktap_test_result "pcpbctl bench with a bad order fails with a clear message" bad_bench
+# A tiny CPU sweep (with a tiny trace): a table per series, a point per backend and CPU count.
+sweep_ok() {
+	local dir n
+	dir=$(mktemp -d)
+	"$PCPBCTL" sweep --out "$dir" --max-cpus 2 --ops 100 \
+		--traces "$TOP/traces/test/tiny.pcpt.gz" --mode test >/dev/null || return 1
+	grep '^## ' "$dir/sweep.md"
+	n=$(python3 -c "import json,sys; p=json.load(open('$dir/sweep.json')); print(len(p))" 2>/dev/null ||
+		grep -c '"series"' "$dir/sweep.json")
+	echo "points: $n"
+	# bulk at two orders on 1 and 2 CPUs, remote on 2, the trace on 1 and 2: 4 backends each.
+	[ "$n" = $(((2 * 2 + 1 + 2) * 4)) ] && grep -q '^## remote order 0' "$dir/sweep.md" &&
+		grep -q '^## replay tiny' "$dir/sweep.md" && ls "$dir"/sweep_*.svg >/dev/null &&
+		"$PCPBCTL" verify
+}
+ktap_test_result "pcpbctl sweep: bulk, remote and a trace on 1 and 2 CPUs, every backend" sweep_ok
 no_module() {
 	local out
 	unload_pool || return 1

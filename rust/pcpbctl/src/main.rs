@@ -22,6 +22,7 @@ mod report;
 mod signal;
 mod suite;
 mod svg;
+mod sweep;
 mod table;
 mod trace;
 
@@ -74,6 +75,9 @@ enum Command {
     Bench(BenchArgs),
     /// Run the standard benchmark set and write summary.json, raw.json, report.md and plots.
     Suite(SuiteArgs),
+    /// bulk, remote and trace replays on 1, 2, 4, ... CPUs, every backend: sweep.md, sweep.json,
+    /// a plot per series.
+    Sweep(SweepArgs),
     /// Recorded allocation traces: import a tracefs recording, show a replay file, replay.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -209,6 +213,31 @@ struct SuiteArgs {
     progress: bool,
 }
 
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Where to write the results.
+    #[arg(long, default_value = "results/sweep", value_name = "DIR")]
+    out: PathBuf,
+    /// The largest CPU count [default: every online CPU].
+    #[arg(long, value_name = "N")]
+    max_cpus: Option<usize>,
+    /// For a wall-clock run under emulation: the host's cores; rows above are marked.
+    #[arg(long, value_name = "N")]
+    host_cores: Option<usize>,
+    /// Allocations per allocating CPU [default: as the suite's, 20000 at order 0 .. 500].
+    #[arg(long, value_name = "N")]
+    ops: Option<u64>,
+    /// Trace files to replay at each CPU count too.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    traces: Vec<PathBuf>,
+    /// Where the numbers come from, for the report.
+    #[arg(long, default_value = "unspecified", value_name = "LABEL")]
+    mode: String,
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    progress: bool,
+}
+
 fn run(cli: Cli) -> error::Result<()> {
     match cli.command {
         Command::Info => commands::info(&cli.device, cli.json),
@@ -256,6 +285,16 @@ fn run(cli: Cli) -> error::Result<()> {
             progress: a.progress,
             device: cli.device,
             debugfs: cli.debugfs,
+        }),
+        Command::Sweep(a) => sweep::run(&sweep::SweepOptions {
+            out: a.out,
+            max_cpus: a.max_cpus,
+            host_cores: a.host_cores,
+            traces: a.traces,
+            ops: a.ops,
+            mode: a.mode,
+            progress: a.progress,
+            device: cli.device,
         }),
     }
 }

@@ -432,6 +432,19 @@ pub fn markdown(files: &[TraceFile], runs: &[ReplayRun], mode: &str) -> String {
     md
 }
 
+/// The filled part of a `PCPBUDDY_IOC_REPLAY` answer.
+pub fn outcome(r: &abi::Replay) -> Outcome {
+    Outcome {
+        elapsed_ns: r.elapsed_ns,
+        nr_allocs: r.nr_allocs,
+        over_budget: r.over_budget,
+        peak_live_pages: r.peak_live_pages,
+        counters: r.counters,
+        cpus: r.cpus[..(r.nr_cpus as usize).min(abi::BENCH_MAX_CPUS)].to_vec(),
+        samples: r.samples[..(r.nr_samples as usize).min(abi::REPLAY_SAMPLES)].to_vec(),
+    }
+}
+
 /// `pcpbctl trace replay FILE...`.
 pub fn replay(device: &Path, opts: &ReplayOptions, json: bool) -> Result<()> {
     let online = cpulist::online()?;
@@ -473,16 +486,7 @@ pub fn replay(device: &Path, opts: &ReplayOptions, json: bool) -> Result<()> {
                 Ok(r) => runs.push(ReplayRun {
                     trace: f.name(),
                     backend,
-                    result: Outcome {
-                        elapsed_ns: r.elapsed_ns,
-                        nr_allocs: r.nr_allocs,
-                        over_budget: r.over_budget,
-                        peak_live_pages: r.peak_live_pages,
-                        counters: r.counters,
-                        cpus: r.cpus[..(r.nr_cpus as usize).min(abi::BENCH_MAX_CPUS)].to_vec(),
-                        samples: r.samples[..(r.nr_samples as usize).min(abi::REPLAY_SAMPLES)]
-                            .to_vec(),
-                    },
+                    result: outcome(&r),
                 }),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                     interrupted = true;
