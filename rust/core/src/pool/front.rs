@@ -204,25 +204,48 @@ impl<Pl: Platform> Pool<Pl> {
         {
             return false;
         }
-        if to_magazine {
-            mag.push(order, page);
-            stats.frees_fast.inc();
-        } else {
-            let p = self.geo.block_order();
-            let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
-            let noted = mag.outbox.note(block, group);
-            debug_assert!(noted);
-            stats.frees_remote.inc();
+        if !to_magazine {
+            self.parked_fast(mag, block, page, order, folio);
+            return true;
         }
+        mag.push(order, page);
+        stats.frees_fast.inc();
         // `order <= mag_max < 64`: no shift check needed.
         stats.freed_pages.add(1u64.wrapping_shl(order));
         self.platform.trace(Event::Free {
             page,
             order,
             folio,
-            remote: !to_magazine,
+            remote: false,
         });
         true
+    }
+
+    /// The rest of a remote free that [`Pool::free_fast`] committed: the note for the block's
+    /// holder (the outbox has room) and the counts. Out of line, so that the local free keeps
+    /// its few registers.
+    #[inline(never)]
+    fn parked_fast(
+        &self,
+        mag: &mut Magazine,
+        block: usize,
+        page: PageIndex,
+        order: u32,
+        folio: bool,
+    ) {
+        let p = self.geo.block_order();
+        let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
+        let noted = mag.outbox.note(block, group);
+        debug_assert!(noted);
+        let stats = self.platform.cpu_stats(mag.cpu());
+        stats.frees_remote.inc();
+        stats.freed_pages.add(1u64.wrapping_shl(order));
+        self.platform.trace(Event::Free {
+            page,
+            order,
+            folio,
+            remote: true,
+        });
     }
 
     /// Checks that freeing `(page, order, folio)` would be accepted now, changing nothing: for a
