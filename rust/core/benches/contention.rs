@@ -288,7 +288,10 @@ impl SpinBarrier {
 }
 
 /// A single-producer single-consumer ring of handles (remote). Head and tail are on lines of
-/// their own: each is written by one side and read by the other.
+/// their own: each is written by one side and read by the other. The producer reads the head
+/// only when the ring looks full, and the consumer takes everything published at once, so the
+/// ring itself moves few cache lines between the cores (the module's ring reads the other
+/// side's index on every operation).
 struct Ring {
     slots: Box<[AtomicUsize]>,
     head: Padded<AtomicUsize>,
@@ -308,24 +311,31 @@ impl Ring {
         }
     }
 
-    fn push(&self, handle: usize) -> bool {
+    /// Pushes a handle unless the ring is full; `seen_head` is the producer's copy of the head.
+    fn push(&self, handle: usize, seen_head: &mut usize) -> bool {
         let tail = self.tail.0.load(Relaxed);
-        if tail - self.head.0.load(Acquire) == self.slots.len() {
-            return false;
+        if tail - *seen_head == self.slots.len() {
+            *seen_head = self.head.0.load(Acquire);
+            if tail - *seen_head == self.slots.len() {
+                return false;
+            }
         }
         self.slots[tail & (self.slots.len() - 1)].store(handle, Relaxed);
         self.tail.0.store(tail + 1, Release);
         true
     }
 
-    fn pop(&self) -> Option<usize> {
+    /// Calls `f` on every handle published so far, then releases their slots; returns how many.
+    fn drain(&self, mut f: impl FnMut(usize)) -> usize {
         let head = self.head.0.load(Relaxed);
-        if head == self.tail.0.load(Acquire) {
-            return None;
+        let tail = self.tail.0.load(Acquire);
+        for i in head..tail {
+            f(self.slots[i & (self.slots.len() - 1)].load(Relaxed));
         }
-        let handle = self.slots[head & (self.slots.len() - 1)].load(Relaxed);
-        self.head.0.store(head + 1, Release);
-        Some(handle)
+        if tail != head {
+            self.head.0.store(tail, Release);
+        }
+        tail - head
     }
 }
 
@@ -368,22 +378,36 @@ impl Pattern {
 enum Backend {
     Pool,
     PoolClassic,
+    /// The control for false sharing: every thread has a pool of its own (one CPU, ownership
+    /// on), so the threads share no memory at all; only `repeat` and `bulk` (no frees across
+    /// threads).
+    PoolPrivate,
     Floor,
 }
 
 impl Backend {
-    const ALL: [Backend; 3] = [Backend::Pool, Backend::PoolClassic, Backend::Floor];
+    const ALL: [Backend; 4] = [
+        Backend::Pool,
+        Backend::PoolClassic,
+        Backend::PoolPrivate,
+        Backend::Floor,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Backend::Pool => "pool",
             Backend::PoolClassic => "pool-classic",
+            Backend::PoolPrivate => "pool-private",
             Backend::Floor => "floor",
         }
     }
 
     fn is_pool(self) -> bool {
         self != Backend::Floor
+    }
+
+    fn runs(self, pattern: Pattern) -> bool {
+        self != Backend::PoolPrivate || matches!(pattern, Pattern::Repeat | Pattern::Bulk)
     }
 }
 
@@ -406,7 +430,7 @@ struct Options {
     quick: bool,
     json: Option<String>,
     md: Option<String>,
-    /// Allocations per allocating thread at order 0; order `k` runs `max(ops >> k, ops >> 5)`.
+    /// Allocations per allocating thread at order 0; order `k` runs `max(ops >> k, ops >> 3)`.
     ops: u64,
     /// Timed repetitions of every run (after one warm-up); the median is reported.
     reps: usize,
@@ -420,12 +444,14 @@ struct Options {
 
 const USAGE: &str = "\
 usage: contention [--quick] [--json FILE] [--md FILE] [--ops N] [--reps N] [--threads 1,2]
-                  [--patterns repeat,bulk,rand,remote] [--backends pool,pool-classic,floor]
+                  [--patterns repeat,bulk,rand,remote]
+                  [--backends pool,pool-classic,pool-private,floor]
                   [--orders 0,9] [--pool-mb 256] [--no-pin]
   --quick    a tiny run (seconds) that checks the results and the pool, not the speed
-  --ops N    allocations per allocating thread at order 0 (default 1048576; order k runs
-             max(N >> k, N >> 5)); --reps N timed repetitions after a warm-up (default 3)
-  --threads  thread counts (default 1..=the CPUs this process may run on)";
+  --ops N    allocations per allocating thread at order 0 (default 2097152; order k runs
+             max(N >> k, N >> 3)); --reps N timed repetitions after a warm-up (default 5)
+  --threads  thread counts (default 1..=the CPUs this process may run on)
+  pool-private (repeat and bulk only): a pool per thread, the no-sharing control";
 
 impl Options {
     fn parse(cpus: usize) -> Result<Self, String> {
@@ -433,8 +459,8 @@ impl Options {
             quick: false,
             json: None,
             md: None,
-            ops: 1 << 20,
-            reps: 3,
+            ops: 1 << 21,
+            reps: 5,
             threads: (1..=cpus.max(1)).collect(),
             patterns: Pattern::ALL.to_vec(),
             backends: Backend::ALL.to_vec(),
@@ -544,7 +570,7 @@ impl RunConfig {
             backend,
             order,
             threads,
-            ops: (o.ops >> order).max(o.ops >> 5).max(1),
+            ops: (o.ops >> order).max(o.ops >> 3).max(1),
             batch,
             reps: o.reps,
         }
@@ -584,7 +610,8 @@ fn xorshift(state: &mut u64) -> u64 {
 /// What a run's threads share.
 struct Ctx<'a> {
     cfg: RunConfig,
-    pool: &'a HostPool,
+    /// One pool, or one per thread (`pool-private`).
+    pools: &'a [HostPool],
     barrier: SpinBarrier,
     exchange: Vec<Exchange>,
     rings: Vec<Ring>,
@@ -594,7 +621,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn counters(&self) -> (CpuCounters, GlobalCounters) {
-        (self.pool.total_cpu_stats(), self.pool.global_stats())
+        let mut cpu = CpuCounters::default();
+        let mut global = GlobalCounters::default();
+        for pool in self.pools {
+            cpu.add(&pool.total_cpu_stats());
+            global.add(&pool.global_stats());
+        }
+        (cpu, global)
     }
 }
 
@@ -703,6 +736,7 @@ fn remote<A: Api>(ctx: &Ctx<'_>, api: &mut A, rank: usize, ops: u64, r: &mut Thr
     let t0 = Instant::now();
     if rank > 0 {
         let ring = &ctx.rings[rank - 1];
+        let mut seen_head = ring.head.0.load(Acquire);
         let mut i = 0;
         while i < ops {
             // The pool may be empty for a moment while thread 0 catches up.
@@ -711,7 +745,7 @@ fn remote<A: Api>(ctx: &Ctx<'_>, api: &mut A, rank: usize, ops: u64, r: &mut Thr
                 spin_loop();
                 continue;
             };
-            while !ring.push(h) {
+            while !ring.push(h, &mut seen_head) {
                 spin_loop();
             }
             r.allocs += 1;
@@ -725,11 +759,9 @@ fn remote<A: Api>(ctx: &Ctx<'_>, api: &mut A, rank: usize, ops: u64, r: &mut Thr
             for ring in &ctx.rings {
                 // `done` before draining: a ring seen done and then empty is finished.
                 let done = ring.done.0.load(Acquire);
-                while let Some(h) = ring.pop() {
-                    api.free(h, order);
-                    r.frees += 1;
-                    busy = true;
-                }
+                let n = ring.drain(|h| api.free(h, order));
+                r.frees += n as u64;
+                busy |= n > 0;
                 open |= !done;
             }
             if !open {
@@ -824,6 +856,8 @@ struct Machine {
     debug_assertions: bool,
     overflow_checks: bool,
     clock_ns: f64,
+    /// min, median (in `avg`) and max.
+    line_ns: Option<Spread>,
     loadavg: String,
     qemu_running: usize,
 }
@@ -864,6 +898,127 @@ fn clock_cost_ns() -> f64 {
     t0.elapsed().as_nanos() as f64 / f64::from(N)
 }
 
+/// Busy and steal time of the whole machine, and this process's CPU time, in clock ticks.
+#[derive(Clone, Copy, Default)]
+struct CpuTimes {
+    busy: u64,
+    steal: u64,
+    total: u64,
+    own: u64,
+}
+
+impl CpuTimes {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // user nice system idle iowait irq softirq steal ...
+        let f: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or(0);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // utime and stime are fields 14 and 15; the command name before them may hold spaces.
+        let after_comm = own.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let g: Vec<u64> = after_comm
+            .split_whitespace()
+            .map(|w| w.parse().unwrap_or(0))
+            .collect();
+        Self {
+            busy: get(0) + get(1) + get(2) + get(5) + get(6),
+            steal: get(7),
+            total: f.iter().take(8).sum(),
+            own: g.get(11).copied().unwrap_or(0) + g.get(12).copied().unwrap_or(0),
+        }
+    }
+
+    /// (other processes' share, steal share) of all CPUs' time since `earlier`, in percent;
+    /// NaN for a run too short to tell (under 200 clock ticks of all CPUs).
+    fn others_since(&self, earlier: &Self) -> (f64, f64) {
+        let total = self.total.saturating_sub(earlier.total);
+        if total < 200 {
+            return (f64::NAN, f64::NAN);
+        }
+        let total = total as f64;
+        let others = self
+            .busy
+            .saturating_sub(earlier.busy)
+            .saturating_sub(self.own.saturating_sub(earlier.own));
+        (
+            others as f64 * 100.0 / total,
+            self.steal.saturating_sub(earlier.steal) as f64 * 100.0 / total,
+        )
+    }
+}
+
+/// One-way cache-line transfer between the first two CPUs: half a ping-pong round trip on one
+/// atomic, the unit of every cross-core cost in the tables. Min, median and max of up to ten
+/// batches after a warm-up one (an idle vCPU takes microseconds to wake up; on a virtual machine
+/// the hypervisor may move the vCPUs between host cores, so the cost varies), within a second.
+fn line_transfer_ns(cpus: &[usize], pin: bool) -> Option<Spread> {
+    const ROUNDS: usize = 10_000;
+    const BATCHES: usize = 11;
+    const STOP: usize = usize::MAX;
+    if cpus.len() < 2 {
+        return None;
+    }
+    let ball = Padded(AtomicUsize::new(0));
+    let ball = &ball.0;
+    let mut batches = std::thread::scope(|s| {
+        s.spawn(|| {
+            if pin {
+                pin_to(cpus[1]);
+            }
+            let mut expect = 1;
+            loop {
+                match ball.load(Acquire) {
+                    STOP => break,
+                    v if v == expect => {
+                        ball.store(v + 1, Release);
+                        expect += 2;
+                    }
+                    _ => spin_loop(),
+                }
+            }
+        });
+        let t = s.spawn(|| {
+            if pin {
+                pin_to(cpus[0]);
+            }
+            let start = Instant::now();
+            let mut batches = Vec::new();
+            for batch in 0..BATCHES {
+                let t0 = Instant::now();
+                for i in batch * ROUNDS..(batch + 1) * ROUNDS {
+                    ball.store(2 * i + 1, Release);
+                    while ball.load(Acquire) != 2 * i + 2 {
+                        spin_loop();
+                    }
+                }
+                if batch > 0 {
+                    batches.push(t0.elapsed().as_nanos() as f64 / (2 * ROUNDS) as f64);
+                }
+                if start.elapsed().as_secs() >= 1 {
+                    break;
+                }
+            }
+            // The responder has answered the last round and waits: it sees this.
+            ball.store(STOP, Release);
+            batches
+        });
+        t.join().expect("ping-pong")
+    });
+    batches.sort_by(f64::total_cmp);
+    Some(Spread {
+        min: *batches.first()?,
+        avg: batches[batches.len() / 2],
+        max: *batches.last()?,
+    })
+}
+
 fn qemu_processes() -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -874,7 +1029,7 @@ fn qemu_processes() -> usize {
 }
 
 impl Machine {
-    fn probe(cpus: Vec<usize>) -> Self {
+    fn probe(cpus: Vec<usize>, pin: bool, quick: bool) -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let field = |name: &str| {
             cpuinfo
@@ -903,15 +1058,21 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
-            cpus,
             profile,
             debug_assertions,
             overflow_checks,
             clock_ns: clock_cost_ns(),
+            // Skipped by --quick: under other load it could take a second.
+            line_ns: if quick {
+                None
+            } else {
+                line_transfer_ns(&cpus, pin)
+            },
             loadavg: std::fs::read_to_string("/proc/loadavg")
                 .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
                 .unwrap_or_default(),
             qemu_running: qemu_processes(),
+            cpus,
         }
     }
 }
@@ -1026,21 +1187,64 @@ struct RunResult {
     pinned: bool,
 }
 
+/// Checks that `pool` is whole again: every magazine flushed, every cache drained, `verify`
+/// passes, nothing outstanding, every block free.
+fn check_whole(pool: &HostPool, mags: &mut [&mut Magazine]) -> Result<(), String> {
+    for mag in mags.iter_mut() {
+        pool.flush_magazine(mag);
+    }
+    for cpu in 0..pool.nr_cpus() {
+        pool.drain_cpu(cpu);
+    }
+    pool.absorb_fragments_now();
+    let refs: Vec<&Magazine> = mags.iter().map(|m| &**m).collect();
+    pool.verify(&refs).map_err(|e| format!("verify: {e}"))?;
+    let geo = pool.geometry();
+    let free_errors = pool.total_cpu_stats().free_errors_total();
+    if free_errors != 0 {
+        return Err(format!("the pool refused {free_errors} frees"));
+    }
+    if pool.outstanding_pages() != 0 || pool.global_free_pages() != geo.total_pages() {
+        return Err(format!(
+            "pool not whole: {} pages outstanding, {} of {} free in the global pool",
+            pool.outstanding_pages(),
+            pool.global_free_pages(),
+            geo.total_pages()
+        ));
+    }
+    if let Some(b) =
+        (0..geo.nr_blocks()).find(|&b| pool.block_info(b).map(|i| i.kind) != Some(BlockKind::Free))
+    {
+        return Err(format!("block {b} is not free after the drain"));
+    }
+    Ok(())
+}
+
 /// Runs one configuration on a fresh pool and checks that the pool is whole afterwards.
 fn run(cfg: RunConfig, o: &Options, cpus: &[usize]) -> Result<RunResult, String> {
-    let pool = Pool::new(HostPlatform::new(o.nr_blocks(), cfg.threads), BLOCK_ORDER)
-        .map_err(|e| format!("pool: {e:?}"))?;
-    let mut policy = pool.policy();
-    policy.ownership = cfg.backend == Backend::Pool;
-    pool.set_policy(policy)
-        .map_err(|e| format!("policy: {e:?}"))?;
+    let private = cfg.backend == Backend::PoolPrivate;
+    let (nr_pools, pool_cpus) = if private {
+        (cfg.threads, 1)
+    } else {
+        (1, cfg.threads)
+    };
+    let mut pools = Vec::new();
+    for _ in 0..nr_pools {
+        let pool = Pool::new(HostPlatform::new(o.nr_blocks(), pool_cpus), BLOCK_ORDER)
+            .map_err(|e| format!("pool: {e:?}"))?;
+        let mut policy = pool.policy();
+        policy.ownership = cfg.backend != Backend::PoolClassic;
+        pool.set_policy(policy)
+            .map_err(|e| format!("policy: {e:?}"))?;
+        pools.push(pool);
+    }
     let producers = match cfg.pattern {
         Pattern::Remote => cfg.threads - 1,
         _ => 0,
     };
     let ctx = Ctx {
         cfg,
-        pool: &pool,
+        pools: &pools,
         barrier: SpinBarrier::new(cfg.threads),
         exchange: if cfg.pattern == Pattern::Rand {
             (0..cfg.threads)
@@ -1057,9 +1261,9 @@ fn run(cfg: RunConfig, o: &Options, cpus: &[usize]) -> Result<RunResult, String>
     };
     // Each thread owns its magazine, on cache lines of its own, as a CPU its per-CPU one.
     let mut mags: Vec<Padded<Magazine>> = (0..cfg.threads)
-        .map(|cpu| Padded(Magazine::new(cpu as u32)))
+        .map(|rank| Padded(Magazine::new(if private { 0 } else { rank as u32 })))
         .collect();
-    let (ctx, pool_ref) = (&ctx, &pool);
+    let (ctx, pools_ref) = (&ctx, &pools);
     let outcomes: Vec<(bool, Vec<ThreadResult>, u64)> = std::thread::scope(|s| {
         let handles: Vec<_> = mags
             .iter_mut()
@@ -1071,7 +1275,7 @@ fn run(cfg: RunConfig, o: &Options, cpus: &[usize]) -> Result<RunResult, String>
                     let cpu = if pinned { cpu } else { None };
                     if cfg.backend.is_pool() {
                         let mut api = PoolApi {
-                            pool: pool_ref,
+                            pool: &pools_ref[rank % nr_pools],
                             mag: &mut mag.0,
                             errors: 0,
                         };
@@ -1093,35 +1297,18 @@ fn run(cfg: RunConfig, o: &Options, cpus: &[usize]) -> Result<RunResult, String>
     let pinned = outcomes.iter().all(|(p, _, _)| *p);
     let errors: u64 = outcomes.iter().map(|(_, _, e)| e).sum();
 
-    // The pool must be whole again: every magazine flushed, every cache drained.
-    for mag in mags.iter_mut() {
-        pool.flush_magazine(&mut mag.0);
+    if errors != 0 {
+        return Err(format!("{errors} refused frees"));
     }
-    for cpu in 0..pool.nr_cpus() {
-        pool.drain_cpu(cpu);
-    }
-    pool.absorb_fragments_now();
-    let refs: Vec<&Magazine> = mags.iter().map(|m| &m.0).collect();
-    pool.verify(&refs).map_err(|e| format!("verify: {e}"))?;
-    let geo = pool.geometry();
-    let free_errors = pool.total_cpu_stats().free_errors_total();
-    if errors != 0 || free_errors != 0 {
-        return Err(format!(
-            "{errors} refused frees ({free_errors} counted by the pool)"
-        ));
-    }
-    if pool.outstanding_pages() != 0 || pool.global_free_pages() != geo.total_pages() {
-        return Err(format!(
-            "pool not whole: {} pages outstanding, {} of {} free in the global pool",
-            pool.outstanding_pages(),
-            pool.global_free_pages(),
-            geo.total_pages()
-        ));
-    }
-    if let Some(b) =
-        (0..geo.nr_blocks()).find(|&b| pool.block_info(b).map(|i| i.kind) != Some(BlockKind::Free))
-    {
-        return Err(format!("block {b} is not free after the drain"));
+    if private {
+        for (pool, mag) in pools.iter().zip(mags.iter_mut()) {
+            check_whole(pool, &mut [&mut mag.0])?;
+        }
+    } else {
+        check_whole(
+            &pools[0],
+            &mut mags.iter_mut().map(|m| &mut m.0).collect::<Vec<_>>(),
+        )?;
     }
 
     let snaps = ctx.snaps.lock().unwrap();
@@ -1286,7 +1473,13 @@ impl fmt::Display for Json {
     }
 }
 
-fn json_report(o: &Options, m: &Machine, results: &[RunResult], seconds: f64) -> Json {
+fn json_report(
+    o: &Options,
+    m: &Machine,
+    results: &[RunResult],
+    seconds: f64,
+    load: (f64, f64),
+) -> Json {
     let runs = results
         .iter()
         .map(|r| {
@@ -1381,6 +1574,18 @@ fn json_report(o: &Options, m: &Machine, results: &[RunResult], seconds: f64) ->
             Json::Bool(o.pin && results.iter().all(|r| r.pinned)),
         ),
         ("clock_read_ns", num(m.clock_ns)),
+        (
+            "line_transfer_ns",
+            m.line_ns.map_or(Json::Null, |l| {
+                obj(vec![
+                    ("min", num(l.min)),
+                    ("median", num(l.avg)),
+                    ("max", num(l.max)),
+                ])
+            }),
+        ),
+        ("others_cpu_percent_during_run", num(load.0)),
+        ("steal_percent_during_run", num(load.1)),
         ("loadavg_before", Json::Str(m.loadavg.clone())),
         ("qemu_processes_before", num(m.qemu_running as u32)),
         ("pool_mb", num(o.pool_mb as u32)),
@@ -1425,7 +1630,13 @@ fn pattern_title(p: Pattern) -> &'static str {
     }
 }
 
-fn markdown(o: &Options, m: &Machine, results: &[RunResult], seconds: f64) -> String {
+fn markdown(
+    o: &Options,
+    m: &Machine,
+    results: &[RunResult],
+    seconds: f64,
+    load: (f64, f64),
+) -> String {
     let mut s = String::new();
     let pinned = o.pin && results.iter().all(|r| r.pinned);
     let _ = writeln!(
@@ -1492,10 +1703,22 @@ fn markdown(o: &Options, m: &Machine, results: &[RunResult], seconds: f64) -> St
         (
             "operations",
             format!(
-                "{} allocations per allocating thread at order 0, max(N >> k, N >> 5) at order \
+                "{} allocations per allocating thread at order 0, max(N >> k, N >> 3) at order \
                  k; one warm-up repetition (1/8 of that), then {} timed, the median shown",
                 o.ops, o.reps
             ),
+        ),
+        (
+            "cache-line transfer",
+            m.line_ns
+                .map_or("not measured (one CPU, or --quick)".into(), |l| {
+                    format!(
+                    "{:.0} / {:.0} / {:.0} ns (min / median / max of 10 batches) one way between \
+                     the first two CPUs, ping-pong on one atomic: the unit of every cross-thread \
+                     cost below",
+                    l.min, l.avg, l.max
+                )
+                }),
         ),
         (
             "clock",
@@ -1506,10 +1729,20 @@ fn markdown(o: &Options, m: &Machine, results: &[RunResult], seconds: f64) -> St
             ),
         ),
         (
-            "machine before the run",
+            "other load",
             format!(
-                "load average {}; {} qemu-system process(es)",
-                m.loadavg, m.qemu_running
+                "before the run: load average {}, {} qemu-system process(es); during it: {}",
+                m.loadavg,
+                m.qemu_running,
+                if load.0.is_nan() {
+                    "too short to tell".into()
+                } else {
+                    format!(
+                        "other processes used {:.1} % of all CPUs' time, the hypervisor stole \
+                         {:.1} %",
+                        load.0, load.1
+                    )
+                }
             ),
         ),
         (
@@ -1639,14 +1872,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let machine = Machine::probe(cpus.clone());
+    let machine = Machine::probe(cpus.clone(), o.pin, o.quick);
     let start = Instant::now();
+    let times = CpuTimes::now();
     let mut results = Vec::new();
     for &pattern in &o.patterns {
         for &order in &o.orders {
             for &backend in &o.backends {
                 for &threads in &o.threads {
-                    if pattern == Pattern::Remote && threads < 2 {
+                    if (pattern == Pattern::Remote && threads < 2) || !backend.runs(pattern) {
                         continue;
                     }
                     let cfg = RunConfig::new(pattern, backend, order, threads, &o);
@@ -1670,7 +1904,8 @@ fn main() -> ExitCode {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let md = markdown(&o, &machine, &results, seconds);
+    let load = CpuTimes::now().others_since(&times);
+    let md = markdown(&o, &machine, &results, seconds, load);
     match &o.md {
         Some(path) => {
             if let Err(e) = std::fs::write(path, &md) {
@@ -1681,7 +1916,7 @@ fn main() -> ExitCode {
         None => print!("{md}"),
     }
     if let Some(path) = &o.json {
-        let json = format!("{}\n", json_report(&o, &machine, &results, seconds));
+        let json = format!("{}\n", json_report(&o, &machine, &results, seconds, load));
         if let Err(e) = std::fs::write(path, json) {
             eprintln!("contention: {path}: {e}");
             return ExitCode::FAILURE;
