@@ -354,14 +354,19 @@ enum Pattern {
     Bulk,
     Rand,
     Remote,
+    /// Thread 0 runs `repeat` at order 0 while the others run `bulk` at the run's order on the
+    /// same pool: does their slow-path traffic (global lock, refills, trims) slow down a CPU that
+    /// stays on its fast path? It should not: that CPU's data is its own. (Host only.)
+    Interfere,
 }
 
 impl Pattern {
-    const ALL: [Pattern; 4] = [
+    const ALL: [Pattern; 5] = [
         Pattern::Repeat,
         Pattern::Bulk,
         Pattern::Rand,
         Pattern::Remote,
+        Pattern::Interfere,
     ];
 
     fn name(self) -> &'static str {
@@ -370,6 +375,7 @@ impl Pattern {
             Pattern::Bulk => "bulk",
             Pattern::Rand => "rand",
             Pattern::Remote => "remote",
+            Pattern::Interfere => "interfere",
         }
     }
 }
@@ -407,7 +413,11 @@ impl Backend {
     }
 
     fn runs(self, pattern: Pattern) -> bool {
-        self != Backend::PoolPrivate || matches!(pattern, Pattern::Repeat | Pattern::Bulk)
+        self != Backend::PoolPrivate
+            || matches!(
+                pattern,
+                Pattern::Repeat | Pattern::Bulk | Pattern::Interfere
+            )
     }
 }
 
@@ -451,7 +461,7 @@ usage: contention [--quick] [--json FILE] [--md FILE] [--ops N] [--reps N] [--th
   --ops N    allocations per allocating thread at order 0 (default 2097152; order k runs
              max(N >> k, N >> 3)); --reps N timed repetitions after a warm-up (default 5)
   --threads  thread counts (default 1..=the CPUs this process may run on)
-  pool-private (repeat and bulk only): a pool per thread, the no-sharing control";
+  pool-private (repeat, bulk, interfere): a pool per thread, the no-sharing control";
 
 impl Options {
     fn parse(cpus: usize) -> Result<Self, String> {
@@ -552,10 +562,9 @@ struct RunConfig {
 
 impl RunConfig {
     fn new(pattern: Pattern, backend: Backend, order: u32, threads: usize, o: &Options) -> Self {
-        let producers = if pattern == Pattern::Remote {
-            threads - 1
-        } else {
-            threads
+        let producers = match pattern {
+            Pattern::Remote | Pattern::Interfere => threads - 1,
+            _ => threads,
         };
         // As the kernel: the runs in flight of all threads fit in half the pool.
         let pool_pages = o.nr_blocks() << BLOCK_ORDER;
@@ -570,7 +579,12 @@ impl RunConfig {
             backend,
             order,
             threads,
-            ops: (o.ops >> order).max(o.ops >> 3).max(1),
+            // interfere: thread 0's repeat is at order 0.
+            ops: if pattern == Pattern::Interfere {
+                o.ops
+            } else {
+                (o.ops >> order).max(o.ops >> 3).max(1)
+            },
             batch,
             reps: o.reps,
         }
@@ -587,6 +601,7 @@ impl RunConfig {
 /// What one thread did in one repetition.
 #[derive(Clone, Copy, Default, Debug)]
 struct ThreadResult {
+    rank: usize,
     cpu: Option<usize>,
     allocs: u64,
     frees: u64,
@@ -615,6 +630,8 @@ struct Ctx<'a> {
     barrier: SpinBarrier,
     exchange: Vec<Exchange>,
     rings: Vec<Ring>,
+    /// interfere: thread 0 is done, the others stop.
+    stop: Padded<AtomicBool>,
     /// The pool's counters at every repetition boundary (written by thread 0 between barriers).
     snaps: Mutex<Vec<(CpuCounters, GlobalCounters)>>,
 }
@@ -632,8 +649,7 @@ impl Ctx<'_> {
 }
 
 /// `repeat`: alloc and free the same run, timed as a whole loop (ns per pair).
-fn repeat<A: Api>(ctx: &Ctx<'_>, api: &mut A, ops: u64, r: &mut ThreadResult) {
-    let order = ctx.cfg.order;
+fn repeat<A: Api>(api: &mut A, order: u32, ops: u64, r: &mut ThreadResult) {
     let t0 = Instant::now();
     for _ in 0..ops {
         match api.alloc(order) {
@@ -648,34 +664,59 @@ fn repeat<A: Api>(ctx: &Ctx<'_>, api: &mut A, ops: u64, r: &mut ThreadResult) {
     r.frees = r.allocs;
 }
 
+/// One round of `bulk`: alloc `n` runs, then free them, each phase timed.
+fn bulk_round<A: Api>(api: &mut A, order: u32, n: usize, held: &mut [usize], r: &mut ThreadResult) {
+    let t0 = Instant::now();
+    let mut got = 0;
+    for _ in 0..n {
+        match api.alloc(order) {
+            Some(h) => {
+                held[got] = h;
+                got += 1;
+            }
+            None => r.failures += 1,
+        }
+    }
+    let t1 = Instant::now();
+    for &h in &held[..got] {
+        api.free(h, order);
+    }
+    r.free_ns += ns(t1);
+    r.alloc_ns += (t1 - t0).as_nanos() as u64;
+    r.allocs += got as u64;
+    r.frees += got as u64;
+}
+
 /// `bulk`: alloc `batch` runs, then free them, each phase timed.
 fn bulk<A: Api>(ctx: &Ctx<'_>, api: &mut A, ops: u64, held: &mut [usize], r: &mut ThreadResult) {
-    let order = ctx.cfg.order;
     let mut left = ops;
     while left > 0 {
-        let n = (ctx.cfg.batch as u64).min(left) as usize;
-        let t0 = Instant::now();
-        let mut got = 0;
-        for _ in 0..n {
-            match api.alloc(order) {
-                Some(h) => {
-                    held[got] = h;
-                    got += 1;
-                }
-                None => r.failures += 1,
-            }
-        }
-        let t1 = Instant::now();
-        for &h in &held[..got] {
-            api.free(h, order);
-        }
-        r.free_ns += ns(t1);
-        r.alloc_ns += (t1 - t0).as_nanos() as u64;
-        r.allocs += got as u64;
-        r.frees += got as u64;
-        left -= n as u64;
+        let n = (ctx.cfg.batch as u64).min(left);
+        bulk_round(api, ctx.cfg.order, n as usize, held, r);
+        left -= n;
     }
     r.total_ns = r.alloc_ns + r.free_ns;
+}
+
+/// `interfere`: thread 0 runs `repeat` at order 0; the others run `bulk` rounds at the run's
+/// order until it is done.
+fn interfere<A: Api>(
+    ctx: &Ctx<'_>,
+    api: &mut A,
+    rank: usize,
+    ops: u64,
+    held: &mut [usize],
+    r: &mut ThreadResult,
+) {
+    if rank == 0 {
+        repeat(api, 0, ops, r);
+        ctx.stop.0.store(true, Release);
+    } else {
+        while !ctx.stop.0.load(Acquire) {
+            bulk_round(api, ctx.cfg.order, ctx.cfg.batch, held, r);
+        }
+        r.total_ns = r.alloc_ns + r.free_ns;
+    }
 }
 
 /// `rand`: every round each thread allocates `batch` runs into its exchange set; barrier; each
@@ -797,16 +838,22 @@ fn worker<A: Api>(
             // look again before the next barrier.
             ctx.rings[rank - 1].done.0.store(false, Relaxed);
         }
+        if rank == 0 {
+            // Likewise: the others saw it set and wait at the barrier.
+            ctx.stop.0.store(false, Relaxed);
+        }
         ctx.barrier.wait();
         let mut r = ThreadResult {
+            rank,
             cpu,
             ..Default::default()
         };
         match cfg.pattern {
-            Pattern::Repeat => repeat(ctx, api, ops, &mut r),
+            Pattern::Repeat => repeat(api, cfg.order, ops, &mut r),
             Pattern::Bulk => bulk(ctx, api, ops, &mut held, &mut r),
             Pattern::Rand => rand(ctx, api, rank, ops, &mut rng, &mut r),
             Pattern::Remote => remote(ctx, api, rank, ops, &mut r),
+            Pattern::Interfere => interfere(ctx, api, rank, ops, &mut held, &mut r),
         }
         out.push(r);
     }
@@ -858,6 +905,7 @@ struct Machine {
     clock_ns: f64,
     /// min, median (in `avg`) and max.
     line_ns: Option<Spread>,
+    scheduling: String,
     loadavg: String,
     qemu_running: usize,
 }
@@ -1019,6 +1067,25 @@ fn line_transfer_ns(cpus: &[usize], pin: bool) -> Option<Spread> {
     })
 }
 
+/// The scheduling policy the threads inherit (`chrt` sets it).
+fn scheduling() -> String {
+    // SAFETY: no pointers; pid 0 is this thread.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    // SAFETY: `sched_param` is plain data.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: `param` is valid for writes.
+    unsafe { libc::sched_getparam(0, &mut param) };
+    match policy {
+        libc::SCHED_FIFO => format!(
+            "SCHED_FIFO priority {} (other processes wait while a thread runs)",
+            param.sched_priority
+        ),
+        libc::SCHED_RR => format!("SCHED_RR priority {}", param.sched_priority),
+        libc::SCHED_OTHER => "SCHED_OTHER (shares the CPUs with other processes)".into(),
+        p => format!("policy {p}"),
+    }
+}
+
 fn qemu_processes() -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -1068,6 +1135,7 @@ impl Machine {
             } else {
                 line_transfer_ns(&cpus, pin)
             },
+            scheduling: scheduling(),
             loadavg: std::fs::read_to_string("/proc/loadavg")
                 .map(|s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
                 .unwrap_or_default(),
@@ -1107,6 +1175,7 @@ struct Rep {
     pair: Option<Spread>,
     alloc: Option<Spread>,
     free: Option<Spread>,
+    key: f64,
     cpu: CpuCounters,
     global: GlobalCounters,
 }
@@ -1135,12 +1204,24 @@ impl Rep {
                 per(&|t| div(t.total_ns, t.allocs)),
                 per(&|t| (t.allocs == 0).then(|| div(t.total_ns, t.frees)).flatten()),
             ),
+            // Thread 0's pairs; the others' bulk phases.
+            Pattern::Interfere => (
+                per(&|t| (t.rank == 0).then(|| div(t.total_ns, t.allocs)).flatten()),
+                per(&|t| (t.rank > 0).then(|| div(t.alloc_ns, t.allocs)).flatten()),
+                per(&|t| (t.rank > 0).then(|| div(t.free_ns, t.frees)).flatten()),
+            ),
+        };
+        // The repetitions are ordered by what the pattern is about.
+        let key = match cfg.pattern {
+            Pattern::Interfere => pair.map_or(0.0, |p| p.avg),
+            _ => [pair, alloc, free].iter().flatten().map(|s| s.avg).sum(),
         };
         Self {
             threads,
             pair,
             alloc,
             free,
+            key,
             cpu,
             global,
         }
@@ -1160,11 +1241,7 @@ impl Rep {
 
     /// What the repetitions are ordered by to pick the median.
     fn key(&self) -> f64 {
-        [self.pair, self.alloc, self.free]
-            .iter()
-            .flatten()
-            .map(|s| s.avg)
-            .sum()
+        self.key
     }
 
     /// Global-lock acquisitions (on behalf of the CPUs, as the module's benchmark counts them)
@@ -1257,6 +1334,7 @@ fn run(cfg: RunConfig, o: &Options, cpus: &[usize]) -> Result<RunResult, String>
             Vec::new()
         },
         rings: (0..producers).map(|_| Ring::new(cfg.batch)).collect(),
+        stop: Padded(AtomicBool::new(false)),
         snaps: Mutex::new(Vec::new()),
     };
     // Each thread owns its magazine, on cache lines of its own, as a CPU its per-CPU one.
@@ -1347,13 +1425,15 @@ fn check_result(r: &RunResult) -> Result<(), String> {
         cfg.threads
     );
     // Only remote retries a failed allocation; elsewhere a failure is one fewer allocation.
-    let expected = producers * cfg.ops;
-    let allocs = rep.allocs()
-        + if cfg.pattern == Pattern::Remote {
-            0
-        } else {
-            rep.failures()
-        };
+    // interfere: only thread 0 runs a set number.
+    let (allocs, expected) = match cfg.pattern {
+        Pattern::Remote => (rep.allocs(), producers * cfg.ops),
+        Pattern::Interfere => {
+            let t0 = rep.threads.iter().find(|t| t.rank == 0);
+            (t0.map_or(0, |t| t.allocs + t.failures), cfg.ops)
+        }
+        _ => (rep.allocs() + rep.failures(), producers * cfg.ops),
+    };
     if allocs != expected || rep.frees() != rep.allocs() {
         return Err(format!(
             "{what}: {} allocs + {} failures, {} frees; expected {expected} allocs, as many frees",
@@ -1526,6 +1606,7 @@ fn json_report(
                             .iter()
                             .map(|t| {
                                 obj(vec![
+                                    ("rank", num(t.rank as u32)),
                                     ("cpu", t.cpu.map_or(Json::Null, |c| num(c as u32))),
                                     ("allocs", num(t.allocs as f64)),
                                     ("frees", num(t.frees as f64)),
@@ -1569,6 +1650,7 @@ fn json_report(
             Json::Arr(m.cpus.iter().map(|&c| num(c as u32)).collect()),
         ),
         ("pin", Json::Bool(o.pin)),
+        ("scheduling", Json::Str(m.scheduling.clone())),
         (
             "pinned",
             Json::Bool(o.pin && results.iter().all(|r| r.pinned)),
@@ -1626,6 +1708,11 @@ fn pattern_title(p: Pattern) -> &'static str {
         Pattern::Remote => {
             "threads 1..N−1 allocate and push into a ring each; thread 0 pops and frees \
              (alloc: producers' loop per allocation; free: thread 0's loop per free)"
+        }
+        Pattern::Interfere => {
+            "thread 0 runs repeat at order 0 (ns/pair) while threads 1..N−1 run bulk at the \
+             row's order on the same pool (their alloc and free ns/op): false sharing between \
+             the slow paths' writes and the fast path's data would slow thread 0"
         }
     }
 }
@@ -1692,6 +1779,7 @@ fn markdown(
                 "no (--no-pin)".into()
             },
         ),
+        ("scheduling", m.scheduling.clone()),
         (
             "pool",
             format!(
@@ -1779,6 +1867,13 @@ fn markdown(
                 "| order | backend | threads | ns/pair | glock/1k | remote | failures | reps |\n\
                  |---|---|---|---|---|---|---|---|"
             );
+        } else if pattern == Pattern::Interfere {
+            let _ = writeln!(
+                s,
+                "| order | backend | threads | batch | thread 0 ns/pair (order 0) | others' alloc \
+                 ns/op | others' free ns/op | glock/1k | remote | failures | reps |\n\
+                 |---|---|---|---|---|---|---|---|---|---|---|"
+            );
         } else {
             let _ = writeln!(
                 s,
@@ -1810,6 +1905,17 @@ fn markdown(
                     rep.failures(),
                     rep_spread(r)
                 );
+            } else if pattern == Pattern::Interfere {
+                let _ = writeln!(
+                    s,
+                    "{head} {} | {} | {} | {} | {glock} | {remote} | {} | {} |",
+                    r.cfg.batch,
+                    cell(rep.pair),
+                    cell(rep.alloc),
+                    cell(rep.free),
+                    rep.failures(),
+                    rep_spread(r)
+                );
             } else {
                 let _ = writeln!(
                     s,
@@ -1822,13 +1928,15 @@ fn markdown(
                 );
             }
         }
-        if pattern == Pattern::Repeat {
+        if matches!(pattern, Pattern::Repeat | Pattern::Interfere) {
             let lines = scaling(&runs);
             if !lines.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "\nN threads ÷ 1 thread (ns per pair; 1.0 = no slowdown):\n"
-                );
+                let what = if pattern == Pattern::Repeat {
+                    "N threads ÷ 1 thread (ns per pair; 1.0 = no slowdown)"
+                } else {
+                    "thread 0 with N−1 others ÷ thread 0 alone (ns per pair; 1.0 = untouched)"
+                };
+                let _ = writeln!(s, "\n{what}:\n");
                 for line in lines {
                     let _ = writeln!(s, "* {line}");
                 }
