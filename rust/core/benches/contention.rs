@@ -1,6 +1,8 @@
 //! Host-native contention benchmark of the allocator core: real threads, pinned to the host's
 //! real cores, running the patterns of the module's in-kernel benchmark (`rust/bench.rs`) on the
-//! same core code, without emulation.
+//! same core code, without emulation; plus `interfere` (slow-path traffic on other CPUs against
+//! one CPU's fast path) and the `pool-private` backend (a pool per thread: the no-sharing
+//! control).
 //!
 //! Each thread is one "CPU": it owns its `Magazine` exclusively (as a CPU does with interrupts
 //! off) and calls `Pool::alloc`/`Pool::free` directly. The platform mirrors the module's
@@ -13,7 +15,7 @@
 //! cargo bench --bench contention                          # full run, Markdown on stdout
 //! cargo bench --bench contention -- --md host.md --json host.json
 //! cargo bench --profile kernel-like --bench contention    # debug assertions, overflow checks
-//! cargo bench --bench contention -- --quick               # seconds; checks, no speed claims
+//! cargo bench --bench contention -- --quick               # < 1 s; checks, no speed claims
 //! ```
 //!
 //! The method and how to read the output: `Documentation/benchmarks.md`, "Host-native
