@@ -144,6 +144,12 @@ if [ "$sweep_cpus" != 0 ]; then
 	run_vm "$sweep_cpus" "$out/sweep" \
 		"$pcpbctl sweep --out $out/sweep --mode '$label' $mark ${traces:+--traces $traces}"
 fi
+# The core alone on the host's real cores (no VM): its own section of report.md.
+if scripts/host-bench.sh "$out" >"$out/host-bench.log" 2>&1; then
+	{ echo; cat "$out/host.md"; } >>"$out/report.md"
+else
+	log "the host benchmark failed (see $out/host-bench.log)"
+fi
 rm -rf results/latest
 cp -r "$out" results/latest
 log "done in $(($(date +%s) - start)) s: results/latest/report.md (and $out)"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Host tests, run by `make check`: for the allocator core (rust/core)
-# formatting, clippy, unit + property + stress tests, the loom model of the
+# formatting, clippy, unit + property + stress tests, a quick run of the host
+# contention benchmark (checks, no timing claims), the loom model of the
 # remote-free protocol, and the unit tests under Miri when a nightly toolchain
 # with Miri is installed; then pcpbctl's (rust/pcpbctl) checks. Exits non-zero on the first failure.
 #
@@ -35,6 +36,12 @@ cargo test -j"$jobs"
 
 step "thread stress, optimised: mixed_stress with STRESS_OPS=${STRESS_OPS:-2000000}"
 STRESS_OPS=${STRESS_OPS:-2000000} cargo test -j"$jobs" --release --test stress mixed_stress
+
+step "contention benchmark --quick: results well formed, pool whole after every run (no speed claims)"
+bench_out=$(mktemp -d)
+cargo bench -j"$jobs" --bench contention -- --quick --md "$bench_out/host.md" --json "$bench_out/host.json"
+python3 -m json.tool "$bench_out/host.json" >/dev/null
+rm -rf "$bench_out"
 
 step "loom: remote-free protocol (all interleavings)"
 RUSTFLAGS="--cfg loom" cargo test -j"$jobs" --release --target-dir target/loom --test loom

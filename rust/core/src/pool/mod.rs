@@ -60,9 +60,24 @@ pub struct Pool<Pl: Platform> {
     map_lines: usize,
     bitmap_lines: usize,
     policy: PolicyCell,
-    global_stats: GlobalStats,
+    global_stats: GlobalStatsLine,
     /// Calls with a magazine of a CPU index out of range (no CPU to account them to).
     bad_cpu: AtomicU64,
+}
+
+/// The global counters, alone on their cache lines. Whichever CPU holds the global lock writes
+/// them; beside the fields every fast path reads (`mag_max`, `map_shift`, `map_mask`, the
+/// platform's table pointers) each of those writes took the line away from every other CPU, whose
+/// next alloc or free then missed (false sharing: `benches/contention.rs`, pattern `interfere`).
+#[repr(align(64))]
+struct GlobalStatsLine(GlobalStats);
+
+impl core::ops::Deref for GlobalStatsLine {
+    type Target = GlobalStats;
+
+    fn deref(&self) -> &GlobalStats {
+        &self.0
+    }
 }
 
 /// Bucket of a block from its buddy: its largest free order, or full.
@@ -101,7 +116,7 @@ impl<Pl: Platform> Pool<Pl> {
             map_shift: block_order.min(6),
             map_mask: (1 << block_order.min(6)) - 1,
             policy: PolicyCell::new(Policy::default_for(block_order)),
-            global_stats: GlobalStats::new(),
+            global_stats: GlobalStatsLine(GlobalStats::new()),
             bad_cpu: AtomicU64::new(0),
         };
         let blocks = pool.platform.blocks();
