@@ -189,18 +189,18 @@ impl Api for KernelApi {
     }
 }
 
-/// The floor: a per-CPU array of tokens.
-pub(crate) struct FloorApi;
+/// The floor: a per-CPU array of tokens, the run's own.
+pub(crate) struct FloorApi<'a>(pub(crate) &'a glue::Floor);
 
-impl Api for FloorApi {
+impl Api for FloorApi<'_> {
     #[inline(always)]
     fn alloc(&mut self, order: u32) -> usize {
-        glue::floor_alloc(order) as usize
+        self.0.alloc(order) as usize
     }
 
     #[inline(always)]
     fn free(&mut self, handle: usize, order: u32) {
-        glue::floor_free(handle as *mut bindings::page, order);
+        self.0.free(handle as *mut bindings::page, order);
     }
 }
 
@@ -906,7 +906,11 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
         match cfg.backend {
             Backend::Pool | Backend::PoolClassic => worker.run_with(run, PoolApi { gfp, folio }),
             Backend::Kernel => worker.run_with(run, KernelApi { gfp, folio }),
-            Backend::Floor => worker.run_with(run, FloorApi),
+            Backend::Floor => match &run.floor {
+                Some(floor) => worker.run_with(run, FloorApi(floor)),
+                // `run` makes a floor for every floor run.
+                None => worker.result.failures = worker.result.failures.saturating_add(1),
+            },
         }
     }
     run.end_ns.fetch_max(now_ns(), Relaxed);

@@ -55,11 +55,19 @@ extern "C" {
     fn pcpbuddy_glue_flush_all_magazines(pool: *const c_void);
     fn pcpbuddy_glue_flush_this_magazine(pool: *const c_void);
     fn pcpbuddy_glue_cancel_flush_work();
-    fn pcpbuddy_glue_floor_create() -> c_int;
-    fn pcpbuddy_glue_floor_destroy();
-    fn pcpbuddy_glue_floor_reset(nr: c_uint);
-    fn pcpbuddy_glue_floor_alloc(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::page;
-    fn pcpbuddy_glue_floor_free(page: *mut bindings::page, order: c_uint) -> c_int;
+    fn pcpbuddy_glue_floor_create() -> *mut c_void;
+    fn pcpbuddy_glue_floor_destroy(floor: *mut c_void);
+    fn pcpbuddy_glue_floor_reset(floor: *mut c_void, nr: c_uint);
+    fn pcpbuddy_glue_floor_alloc(
+        floor: *mut c_void,
+        gfp: bindings::gfp_t,
+        order: c_uint,
+    ) -> *mut bindings::page;
+    fn pcpbuddy_glue_floor_free(
+        floor: *mut c_void,
+        page: *mut bindings::page,
+        order: c_uint,
+    ) -> c_int;
     fn pcpbuddy_glue_folio_alloc(gfp: bindings::gfp_t, order: c_uint) -> *mut bindings::folio;
     fn pcpbuddy_glue_folio_put(folio: *mut bindings::folio);
     fn pcpbuddy_glue_run_in_softirq(
@@ -339,44 +347,57 @@ pub(crate) fn cancel_flush_work() {
     unsafe { pcpbuddy_glue_cancel_flush_work() }
 }
 
-/// The benchmark floor's per-CPU arrays, for the length of one run.
-pub(crate) struct Floor(());
+/// The benchmark floor's per-CPU arrays, for the length of one run: each run has its own, so
+/// nothing is shared between runs.
+///
+/// # Invariants
+///
+/// `0` is per-CPU memory from `pcpbuddy_glue_floor_create`, freed when `self` is dropped.
+pub(crate) struct Floor(NonNull<c_void>);
+
+// SAFETY: The arrays are per-CPU memory, each CPU's touched only by that CPU with preemption
+// disabled (inside the glue); the pointer itself may be shared and sent.
+unsafe impl Send for Floor {}
+// SAFETY: As above.
+unsafe impl Sync for Floor {}
 
 impl Floor {
-    /// Allocates the arrays; only one benchmark (and so one `Floor`) exists at a time.
+    /// Allocates the arrays.
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: The caller holds the benchmark slot: nothing else uses the arrays.
-        kernel::error::to_result(unsafe { pcpbuddy_glue_floor_create() })?;
-        Ok(Self(()))
+        // SAFETY: Process context (a benchmark run's setup).
+        let arrays = unsafe { pcpbuddy_glue_floor_create() };
+        // INVARIANT: Just allocated; freed in `drop`.
+        NonNull::new(arrays).map(Self).ok_or(ENOMEM)
     }
 
     /// Fills this CPU's array with `nr` tokens.
     pub(crate) fn reset(&self, nr: u32) {
-        // SAFETY: The arrays exist while `self` does; pins itself to the CPU for the fill.
-        unsafe { pcpbuddy_glue_floor_reset(nr) }
+        // SAFETY: The arrays exist while `self` does (type invariant); pins itself to the CPU
+        // for the fill.
+        unsafe { pcpbuddy_glue_floor_reset(self.0.as_ptr(), nr) }
+    }
+
+    /// A token popped from this CPU's array (never fails; never dereferenced).
+    #[inline]
+    pub(crate) fn alloc(&self, order: u32) -> *mut bindings::page {
+        // SAFETY: As in `reset`.
+        unsafe { pcpbuddy_glue_floor_alloc(self.0.as_ptr(), 0, order) }
+    }
+
+    /// Pushes a token onto this CPU's array (dropped when full).
+    #[inline]
+    pub(crate) fn free(&self, page: *mut bindings::page, order: u32) {
+        // SAFETY: As in `reset`.
+        unsafe { pcpbuddy_glue_floor_free(self.0.as_ptr(), page, order) };
     }
 }
 
 impl Drop for Floor {
     fn drop(&mut self) {
-        // SAFETY: The run's threads were stopped before the run's `Floor` is dropped.
-        unsafe { pcpbuddy_glue_floor_destroy() }
+        // SAFETY: The arrays came from `floor_create` (type invariant); the run's threads were
+        // stopped before the run's `Floor` is dropped.
+        unsafe { pcpbuddy_glue_floor_destroy(self.0.as_ptr()) }
     }
-}
-
-/// The benchmark floor's allocation: a token popped from this CPU's array (never fails). A
-/// [`Floor`] must exist.
-#[inline]
-pub(crate) fn floor_alloc(order: u32) -> *mut bindings::page {
-    // SAFETY: Pins itself to the CPU; the token is never dereferenced.
-    unsafe { pcpbuddy_glue_floor_alloc(0, order) }
-}
-
-/// The benchmark floor's free: pushes a token onto this CPU's array (dropped when full).
-#[inline]
-pub(crate) fn floor_free(page: *mut bindings::page, order: u32) {
-    // SAFETY: Pins itself to the CPU; the token is never dereferenced.
-    unsafe { pcpbuddy_glue_floor_free(page, order) };
 }
 
 /// `folio_alloc()`, for the benchmark's kernel backend: the folio's head page, or null.

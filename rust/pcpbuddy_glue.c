@@ -605,58 +605,56 @@ struct pcpbuddy_floor {
 	struct page *slots[PCPBUDDY_FLOOR_SLOTS];
 };
 
-/* Allocated for the length of one floor run (one benchmark runs at a time). */
-static struct pcpbuddy_floor __percpu *pcpbuddy_floor;
-
-int pcpbuddy_glue_floor_create(void)
+/* One floor run's arrays: its own, passed to every call (no global state to race on). */
+void __percpu *pcpbuddy_glue_floor_create(void)
 {
-	pcpbuddy_floor = alloc_percpu(struct pcpbuddy_floor);
-	return pcpbuddy_floor ? 0 : -ENOMEM;
+	return alloc_percpu(struct pcpbuddy_floor);
 }
 
-void pcpbuddy_glue_floor_destroy(void)
+void pcpbuddy_glue_floor_destroy(void __percpu *floor)
 {
-	free_percpu(pcpbuddy_floor);
-	pcpbuddy_floor = NULL;
+	free_percpu(floor);
 }
 
-/* Fills this CPU's floor array with @nr distinct tokens. */
-void pcpbuddy_glue_floor_reset(unsigned int nr)
+/* Fills this CPU's array with @nr distinct tokens. */
+void pcpbuddy_glue_floor_reset(void __percpu *arrays, unsigned int nr)
 {
-	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	struct pcpbuddy_floor *floor = get_cpu_ptr((struct pcpbuddy_floor __percpu *)arrays);
 	unsigned int i;
 
 	floor->len = min_t(unsigned int, nr, PCPBUDDY_FLOOR_SLOTS);
 	floor->minted = PCPBUDDY_FLOOR_SLOTS;
 	for (i = 0; i < floor->len; i++)
 		floor->slots[i] = (struct page *)(PAGE_OFFSET + ((unsigned long)i << PAGE_SHIFT));
-	put_cpu_ptr(pcpbuddy_floor);
+	put_cpu_ptr(arrays);
 }
 
 /* Pops a token; an empty array makes a new one (the floor never fails). */
-noinline struct page *pcpbuddy_glue_floor_alloc(gfp_t gfp, unsigned int order)
+noinline struct page *pcpbuddy_glue_floor_alloc(void __percpu *arrays, gfp_t gfp,
+						unsigned int order)
 {
-	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	struct pcpbuddy_floor *floor = get_cpu_ptr((struct pcpbuddy_floor __percpu *)arrays);
 	struct page *page;
 
 	if (likely(floor->len))
 		page = floor->slots[--floor->len];
 	else
 		page = (struct page *)(PAGE_OFFSET + ((unsigned long)++floor->minted << PAGE_SHIFT));
-	put_cpu_ptr(pcpbuddy_floor);
+	put_cpu_ptr(arrays);
 	return page;
 }
 
 /* Pushes a token back; a full array drops it. */
-noinline int pcpbuddy_glue_floor_free(struct page *page, unsigned int order)
+noinline int pcpbuddy_glue_floor_free(void __percpu *arrays, struct page *page,
+				      unsigned int order)
 {
-	struct pcpbuddy_floor *floor = get_cpu_ptr(pcpbuddy_floor);
+	struct pcpbuddy_floor *floor = get_cpu_ptr((struct pcpbuddy_floor __percpu *)arrays);
 	int ret = -ENOSPC;
 
 	if (likely(floor->len < PCPBUDDY_FLOOR_SLOTS)) {
 		floor->slots[floor->len++] = page;
 		ret = 0;
 	}
-	put_cpu_ptr(pcpbuddy_floor);
+	put_cpu_ptr(arrays);
 	return ret;
 }

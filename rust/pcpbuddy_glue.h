@@ -54,11 +54,11 @@ void pcpbuddy_glue_cancel_flush_work(void);
 struct folio *pcpbuddy_glue_folio_alloc(gfp_t gfp, unsigned int order);
 void pcpbuddy_glue_folio_put(struct folio *folio);
 void pcpbuddy_glue_run_in_softirq(unsigned int cpu, void (*fn)(void *), void *data);
-int pcpbuddy_glue_floor_create(void);
-void pcpbuddy_glue_floor_destroy(void);
-void pcpbuddy_glue_floor_reset(unsigned int nr);
-struct page *pcpbuddy_glue_floor_alloc(gfp_t gfp, unsigned int order);
-int pcpbuddy_glue_floor_free(struct page *page, unsigned int order);
+void __percpu *pcpbuddy_glue_floor_create(void);
+void pcpbuddy_glue_floor_destroy(void __percpu *floor);
+void pcpbuddy_glue_floor_reset(void __percpu *floor, unsigned int nr);
+struct page *pcpbuddy_glue_floor_alloc(void __percpu *floor, gfp_t gfp, unsigned int order);
+int pcpbuddy_glue_floor_free(void __percpu *floor, struct page *page, unsigned int order);
 
 /* Implemented in Rust (rust/api.rs), called from C. */
 
