@@ -58,10 +58,10 @@ fi
 
 # --- style: the module's Rust is formatted with the kernel's rustfmt configuration ---
 if rustfmt --edition 2021 --config-path "$(cat "$PCPBUDDY_CACHE/src/current")/.rustfmt.toml" \
-	--check rust/*.rs >/dev/null 2>&1; then
+	--check rust/kmod/*.rs >/dev/null 2>&1; then
 	pass "module sources are rustfmt-clean"
 else
-	fail "module sources are not rustfmt-clean (run: rustfmt --edition 2021 rust/*.rs)"
+	fail "module sources are not rustfmt-clean (run: rustfmt --edition 2021 rust/kmod/*.rs)"
 fi
 
 # --- build ------------------------------------------------------------------

@@ -2,8 +2,8 @@
 /*
  * pcpbuddy: in-kernel API of the pcpbuddy page pool module.
  *
- * The entry points live in rust/pcpbuddy_glue.c (the CPU-local section) and
- * rust/api.rs (what they do). Rust modules call the same functions through
+ * The entry points live in rust/kmod/pcpbuddy_glue.c (the CPU-local section) and
+ * rust/kmod/api.rs (what they do). Rust modules call the same functions through
  * `extern "C"`. See Documentation/api.md.
  *
  * Context: every context but NMI: process context (atomic or not), with

@@ -1,12 +1,12 @@
 //! Host-native contention benchmark of the allocator core: real threads, pinned to the host's
-//! real cores, running the patterns of the module's in-kernel benchmark (`rust/bench.rs`) on the
+//! real cores, running the patterns of the module's in-kernel benchmark (`rust/kmod/bench.rs`) on the
 //! same core code, without emulation; plus `interfere` (slow-path traffic on other CPUs against
 //! one CPU's fast path) and the `pool-private` backend (a pool per thread: the no-sharing
 //! control).
 //!
 //! Each thread is one "CPU": it owns its `Magazine` exclusively (as a CPU does with interrupts
 //! off) and calls `Pool::alloc`/`Pool::free` directly. The platform mirrors the module's
-//! (`rust/platform.rs`): a spinlock per cache and for the global pool, each alone on its cache
+//! (`rust/kmod/kernel_platform.rs`): a spinlock per cache and for the global pool, each alone on its cache
 //! lines, per-CPU counters and magazines cache-line aligned, remote queues packed as the kernel's
 //! table packs them. Phases of many operations are timed with `Instant` (never single
 //! operations), all threads start from a spinning barrier, and a warm-up round runs first.

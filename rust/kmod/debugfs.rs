@@ -6,8 +6,8 @@
 //! header line, so that scripts can parse them with `awk`. Keys only ever get added.
 
 use crate::{
+    kernel_pool::KernelPool,
     pcpcore::{block::BlockKind, policy::Policy, stats::CpuCounters},
-    pool::Pool,
 };
 use core::fmt;
 use kernel::{debugfs::Scope, prelude::*, uaccess::UserSliceReader};
@@ -30,9 +30,9 @@ pub(crate) fn create() -> impl PinInit<Tree> {
 /// Runs `f` with the pool, or prints nothing if the module is going away.
 fn with_pool(
     f: &mut fmt::Formatter<'_>,
-    show: impl FnOnce(&Pool, &mut fmt::Formatter<'_>) -> fmt::Result,
+    show: impl FnOnce(&KernelPool, &mut fmt::Formatter<'_>) -> fmt::Result,
 ) -> fmt::Result {
-    match Pool::get() {
+    match KernelPool::get() {
         Some(pool) => show(pool, f),
         None => Ok(()),
     }
@@ -238,7 +238,7 @@ pub(crate) fn parse_policy(text: &str, mut policy: Policy) -> Result<Policy> {
 }
 
 fn write_policy(_: &(), reader: &mut UserSliceReader) -> Result {
-    let pool = Pool::get().ok_or(ENODEV)?;
+    let pool = KernelPool::get().ok_or(ENODEV)?;
     let mut buf = [0u8; 128];
     let len = reader.len();
     if len > buf.len() {

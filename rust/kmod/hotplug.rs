@@ -13,7 +13,7 @@
 //! Linux 7.3's Rust crate has no cpuhp abstraction; this uses `__cpuhp_setup_state()` (the
 //! function behind the `cpuhp_setup_state_nocalls()` macro) with dynamic states.
 
-use crate::{glue, pool::Pool};
+use crate::{glue, kernel_pool::KernelPool};
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// The registered hotplug states; removed when dropped.
@@ -70,7 +70,7 @@ impl Drop for Hotplug {
 
 /// Teardown on the CPU going offline: its magazine and its cache go back.
 extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
-    if let Some(pool) = Pool::get() {
+    if let Some(pool) = KernelPool::get() {
         glue::flush_this_magazine(pool);
         pool.core().drain_cpu(cpu as usize);
     }
@@ -79,7 +79,7 @@ extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
 
 /// On another CPU, once `cpu` is dead: what it cached at the very end goes back too.
 extern "C" fn cpu_dead(cpu: c_uint) -> c_int {
-    if let Some(pool) = Pool::get() {
+    if let Some(pool) = KernelPool::get() {
         // SAFETY: `cpu` is dead: nothing runs there, and only its dead callback (this one)
         // touches its magazine now.
         if let Some(mag) = unsafe { pool.front().magazine_of(cpu) } {

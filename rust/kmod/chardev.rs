@@ -32,8 +32,8 @@
 
 use crate::{
     glue,
+    kernel_pool::KernelPool,
     pcpcore::{geometry::PageIndex, policy::Policy},
-    pool::Pool,
     uapi,
 };
 use kernel::{
@@ -120,7 +120,7 @@ impl MiscDevice for PoolDevice {
     }
 
     fn ioctl(me: Pin<&PoolDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let pool = Pool::get().ok_or(ENODEV)?;
+        let pool = KernelPool::get().ok_or(ENODEV)?;
         let user = UserSlice::new(UserPtr::from_addr(arg), _IOC_SIZE(cmd));
         match cmd {
             uapi::IOC_INFO => user.writer().write(&pool.info())?,
@@ -145,7 +145,7 @@ impl MiscDevice for PoolDevice {
 impl PinnedDrop for PoolDevice {
     fn drop(self: Pin<&mut Self>) {
         // The file holds a module reference, so the pool is still there.
-        let Some(pool) = Pool::get() else {
+        let Some(pool) = KernelPool::get() else {
             return;
         };
         let handles = self.handles.lock();
@@ -169,7 +169,7 @@ fn cpu_arg(cpu: i32) -> Result<Option<u32>> {
 
 /// An API call to make on another CPU.
 struct Call<'a> {
-    pool: &'a Pool,
+    pool: &'a KernelPool,
     order: u32,
     index: PageIndex,
 }
@@ -224,7 +224,7 @@ fn on_cpu(
 }
 
 /// Allocates through the API on `cpu` (or the calling CPU): the first page's index.
-fn alloc_via_api(pool: &Pool, cpu: Option<u32>, order: u32) -> Result<PageIndex> {
+fn alloc_via_api(pool: &KernelPool, cpu: Option<u32>, order: u32) -> Result<PageIndex> {
     let mut call = Call {
         pool,
         order,
@@ -235,7 +235,7 @@ fn alloc_via_api(pool: &Pool, cpu: Option<u32>, order: u32) -> Result<PageIndex>
 }
 
 /// Frees through the API on `cpu` (or the calling CPU).
-fn free_via_api(pool: &Pool, cpu: Option<u32>, index: PageIndex, order: u32) -> Result {
+fn free_via_api(pool: &KernelPool, cpu: Option<u32>, index: PageIndex, order: u32) -> Result {
     let mut call = Call { pool, order, index };
     on_cpu(cpu, free_on_cpu, &mut call)
 }
@@ -246,7 +246,7 @@ fn fill_pattern(pfn: usize) -> u64 {
 }
 
 /// Writes (`check == false`) or checks the fill pattern in every page of an allocation.
-fn fill_or_check(pool: &Pool, index: PageIndex, order: u32, check: bool) -> Result {
+fn fill_or_check(pool: &KernelPool, index: PageIndex, order: u32, check: bool) -> Result {
     let last = kernel::page::PAGE_SIZE / size_of::<u64>() - 1;
     for i in 0..1usize << order {
         let page = pool.page(index + i);
@@ -274,7 +274,7 @@ fn fill_or_check(pool: &Pool, index: PageIndex, order: u32, check: bool) -> Resu
 impl PoolDevice {
     fn alloc(
         &self,
-        pool: &Pool,
+        pool: &KernelPool,
         mut reader: UserSliceReader,
         mut writer: UserSliceWriter,
     ) -> Result {
@@ -307,7 +307,7 @@ impl PoolDevice {
         writer.write(&req)
     }
 
-    fn free(&self, pool: &Pool, mut reader: UserSliceReader) -> Result {
+    fn free(&self, pool: &KernelPool, mut reader: UserSliceReader) -> Result {
         let req: uapi::Free = reader.read()?;
         if req.flags & !uapi::FREE_CHECK != 0 {
             return Err(EINVAL);
@@ -338,7 +338,7 @@ fn policy_to_uapi(policy: Policy) -> uapi::Policy {
     }
 }
 
-fn set_policy(pool: &Pool, mut reader: UserSliceReader) -> Result {
+fn set_policy(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
     let req: uapi::Policy = reader.read()?;
     let flag = |v: u32| match v {
         0 => Ok(false),
@@ -355,12 +355,12 @@ fn set_policy(pool: &Pool, mut reader: UserSliceReader) -> Result {
 }
 
 /// Every invariant, after every CPU returned its magazine (the pool must be idle).
-fn verify(pool: &Pool) -> Result {
+fn verify(pool: &KernelPool) -> Result {
     pool.flush_magazines();
     pool.core().verify(&[]).map_err(|_| EUCLEAN)
 }
 
-fn drain(pool: &Pool, mut reader: UserSliceReader) -> Result {
+fn drain(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
     let cpu: i32 = reader.read()?;
     let cpu = cpu_arg(cpu)?;
     pool.flush_magazines();
@@ -376,7 +376,7 @@ fn drain(pool: &Pool, mut reader: UserSliceReader) -> Result {
     Ok(())
 }
 
-fn bench(pool: &Pool, user: UserSlice) -> Result {
+fn bench(pool: &KernelPool, user: UserSlice) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
     // 5 KiB: on the heap, not on the kernel stack.
     let mut req = KBox::<uapi::Bench>::new_uninit(GFP_KERNEL)?;
@@ -394,7 +394,7 @@ fn bench(pool: &Pool, user: UserSlice) -> Result {
     result
 }
 
-fn replay(pool: &Pool, user: UserSlice) -> Result {
+fn replay(pool: &KernelPool, user: UserSlice) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
     // 5 KiB: on the heap, not on the kernel stack.
     let mut req = KBox::<uapi::Replay>::new_uninit(GFP_KERNEL)?;

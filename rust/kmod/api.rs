@@ -16,7 +16,7 @@
 //! `extern "C"`, as this module does itself below (the benchmark and the misc device go through
 //! the API exactly as any user).
 
-use crate::{front::Front, pcpcore::platform::Platform, pool::Pool, uapi};
+use crate::{front::Front, kernel_pool::KernelPool, pcpcore::platform::Platform, uapi};
 use kernel::{bindings, prelude::*};
 
 /// `PCPBUDDY_FREE_PAGES` / `PCPBUDDY_FREE_FOLIO` of `pcpbuddy_glue.h`.
@@ -46,7 +46,7 @@ unsafe extern "C" fn pcpbuddy_rs_alloc(
         page: core::ptr::null_mut(),
         compound: false,
     };
-    let Some(pool) = Pool::get() else {
+    let Some(pool) = KernelPool::get() else {
         return none;
     };
     // SAFETY: By the function's contract.
@@ -71,7 +71,7 @@ unsafe extern "C" fn pcpbuddy_rs_free(
     order: c_uint,
     kind: c_int,
 ) -> c_int {
-    let Some(pool) = Pool::get() else {
+    let Some(pool) = KernelPool::get() else {
         return ENODEV.to_errno();
     };
     // SAFETY: By the function's contract.
@@ -97,7 +97,7 @@ unsafe extern "C" fn pcpbuddy_rs_prepare_free_folio(
     folio: *mut bindings::folio,
     order: *mut c_uint,
 ) -> c_int {
-    let Some(pool) = Pool::get() else {
+    let Some(pool) = KernelPool::get() else {
         return ENODEV.to_errno();
     };
     match pool.prepare_free_folio(folio) {
@@ -113,22 +113,22 @@ unsafe extern "C" fn pcpbuddy_rs_prepare_free_folio(
 /// Whether returning every CPU's magazine could let an allocation of `order` succeed.
 #[no_mangle]
 extern "C" fn pcpbuddy_rs_may_have_more(order: c_uint) -> bool {
-    Pool::get().is_some_and(|pool| order <= pool.block_order())
+    KernelPool::get().is_some_and(|pool| order <= pool.block_order())
 }
 
 /// Returns a magazine to `pool` (null: the published pool).
 ///
 /// # Safety
 ///
-/// Interrupts are disabled, `pool` is null or points to a live [`Pool`] whose magazines are
+/// Interrupts are disabled, `pool` is null or points to a live [`KernelPool`] whose magazines are
 /// published, and `front` is `this_cpu_ptr()` of those magazines.
 #[no_mangle]
 unsafe extern "C" fn pcpbuddy_rs_flush_magazine(pool: *const c_void, front: *mut c_void) {
     let pool = if pool.is_null() {
-        Pool::get()
+        KernelPool::get()
     } else {
         // SAFETY: By the function's contract.
-        Some(unsafe { &*pool.cast::<Pool>() })
+        Some(unsafe { &*pool.cast::<KernelPool>() })
     };
     if let Some(pool) = pool {
         // SAFETY: By the function's contract.
@@ -140,8 +140,8 @@ unsafe extern "C" fn pcpbuddy_rs_flush_magazine(pool: *const c_void, front: *mut
 /// Counts a call from NMI context on this CPU.
 #[no_mangle]
 extern "C" fn pcpbuddy_rs_refuse_nmi() -> c_int {
-    if let Some(pool) = Pool::get() {
-        let cpu = crate::pool::current_cpu();
+    if let Some(pool) = KernelPool::get() {
+        let cpu = crate::kernel_pool::current_cpu();
         // Only NMIs write this counter, and they do not nest: one writer.
         if cpu < pool.core().nr_cpus() {
             pool.core().platform().cpu_stats(cpu).nmi_refused.inc();
@@ -160,7 +160,7 @@ unsafe extern "C" fn pcpbuddy_rs_get_info(info: *mut uapi::Info) -> c_int {
     if info.is_null() {
         return EINVAL.to_errno();
     }
-    let Some(pool) = Pool::get() else {
+    let Some(pool) = KernelPool::get() else {
         return ENODEV.to_errno();
     };
     // SAFETY: `info` is non-null and, by the caller's promise, valid for writes.

@@ -4,7 +4,7 @@
 //! and the mapping between the core's page indices and the kernel's `struct page`s.
 //!
 //! Every interface of the module (the misc device, debugfs, the exported API, CPU hotplug)
-//! reaches the pool through [`Pool::get`]. The instance is published in `init` before any
+//! reaches the pool through [`KernelPool::get`]. The instance is published in `init` before any
 //! interface is registered and withdrawn in `exit` after all of them are gone, so an interface
 //! never sees it missing.
 //!
@@ -25,6 +25,7 @@
 use crate::{
     front::Front,
     glue,
+    kernel_platform::KernelPlatform,
     pcpcore::{
         error::{AllocError, FreeError},
         frame_table::FrameTable,
@@ -33,7 +34,6 @@ use crate::{
         pool::Allocation,
         pool::Pool as CorePool,
     },
-    platform::KernelPlatform,
     reserve::{Pageblock, SourcePolicy},
     table::Table,
     uapi,
@@ -61,7 +61,7 @@ pub(crate) struct Config {
 /// * `memmap_base + (pfn << page_shift)` is `pfn_to_page(pfn)` for every pfn.
 /// * `front` holds one magazine per possible CPU, and is published to the C glue while the pool
 ///   is published.
-pub(crate) struct Pool {
+pub(crate) struct KernelPool {
     config: Config,
     pageblock_order: u32,
     core: CorePool<KernelPlatform>,
@@ -83,7 +83,7 @@ pub(crate) struct Pool {
 ///
 /// A `core` atomic rather than `kernel::sync::atomic::Atomic`: the latter goes through an
 /// out-of-line C helper on every access in 7.3, and every API call loads this.
-static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
+static POOL: AtomicPtr<KernelPool> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The CPU the caller runs on. The caller may be migrated right after: use it for locality or
 /// reporting only.
@@ -115,7 +115,7 @@ pub(crate) unsafe fn page_count(page: *const bindings::page) -> i32 {
     counter.load(Ordering::Relaxed)
 }
 
-impl Pool {
+impl KernelPool {
     /// Creates the pool described by `config`, reserving all of its memory.
     ///
     /// Fails with `ENOMEM` (and a message saying how much it got) if the sources cannot supply
@@ -204,7 +204,7 @@ impl Pool {
     ///
     /// # Safety
     ///
-    /// No interface that reaches the pool through [`Pool::get`] may be registered any more, and
+    /// No interface that reaches the pool through [`KernelPool::get`] may be registered any more, and
     /// no reference obtained from it may still be live.
     pub(crate) unsafe fn withdraw() {
         let pool = POOL.swap(core::ptr::null_mut(), Ordering::Acquire);
@@ -406,7 +406,7 @@ impl Pool {
             .map_err(|e| self.misuse(e, page, order))
     }
 
-    /// Commits the free of a folio that [`Pool::prepare_free_folio`] accepted.
+    /// Commits the free of a folio that [`KernelPool::prepare_free_folio`] accepted.
     #[inline]
     pub(crate) fn free_folio(
         &self,
@@ -512,7 +512,7 @@ impl Pool {
         self.index_of(page).ok_or(EINVAL)
     }
 
-    /// Frees pages from [`Pool::alloc_index`] through the exported API.
+    /// Frees pages from [`KernelPool::alloc_index`] through the exported API.
     pub(crate) fn free_index(&self, index: PageIndex, order: u32) -> Result {
         if self.pfn(index).is_none() {
             self.core
@@ -523,13 +523,13 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl Drop for KernelPool {
     fn drop(&mut self) {
         // Bring every free page home, so that a block is wholly free exactly when none of its
         // pages is out: magazines first (each CPU its own), then the caches and fragments.
         if self.published {
             glue::cancel_flush_work();
-            // Not through `Pool::get()`: the pool is no longer published.
+            // Not through `KernelPool::get()`: the pool is no longer published.
             glue::flush_all_magazines(self);
             // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
             // module uses the API), and the per-CPU memory outlives this call.
@@ -574,8 +574,8 @@ mod tests {
 
     /// A private pool of 4 blocks from `alloc_pages`, separate from the module's (never
     /// published: tests drive its core with magazines of their own).
-    fn small_pool() -> Result<KBox<Pool>> {
-        Pool::new(Config {
+    fn small_pool() -> Result<KBox<KernelPool>> {
+        KernelPool::new(Config {
             size_mb: 8,
             source: SourcePolicy::Only(Source::Pages),
             node: bindings::NUMA_NO_NODE,
@@ -621,7 +621,7 @@ mod tests {
         let caches = platform.caches();
         assert_eq!(caches.len(), kernel::cpu::nr_cpu_ids() as usize);
         for cache in caches {
-            let addr = core::ptr::from_ref::<crate::platform::Locked<_>>(cache).addr();
+            let addr = core::ptr::from_ref::<crate::kernel_platform::Locked<_>>(cache).addr();
             assert_eq!(addr % 64, 0);
         }
         for block in platform.blocks() {

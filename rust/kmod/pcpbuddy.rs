@@ -20,9 +20,9 @@ mod debugfs;
 mod front;
 mod glue;
 mod hotplug;
+mod kernel_platform;
+mod kernel_pool;
 mod pcpcore;
-mod platform;
-mod pool;
 mod rawlock;
 mod replay;
 mod reserve;
@@ -30,7 +30,7 @@ mod table;
 mod trace;
 mod uapi;
 
-use pool::{Config, Pool};
+use kernel_pool::{Config, KernelPool};
 use reserve::SourcePolicy;
 
 module! {
@@ -83,7 +83,7 @@ struct PublishedPool;
 
 impl PublishedPool {
     fn new(config: Config) -> Result<Self> {
-        let pool = Pool::new(config)?;
+        let pool = KernelPool::new(config)?;
         let mut policy = pool.core().policy();
         policy.ownership = module_parameters::ownership.value();
         policy.fragment_recovery = module_parameters::fragment_recovery.value();
@@ -99,7 +99,7 @@ impl PublishedPool {
             policy.batch = module_parameters::batch.value();
         }
         pool.core().set_policy(policy).map_err(|_| EINVAL)?;
-        Pool::publish(pool);
+        KernelPool::publish(pool);
         Ok(Self)
     }
 }
@@ -109,7 +109,7 @@ impl Drop for PublishedPool {
         // SAFETY: `PublishedPool` is the last field of the module, so the misc device and the
         // debugfs tree are already unregistered; the exported API cannot be called because no
         // module that uses it can still be loaded while we are being removed.
-        unsafe { Pool::withdraw() };
+        unsafe { KernelPool::withdraw() };
     }
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * pcpbuddy's tracepoints: events/pcpbuddy/ in tracefs. Defined here (TRACE_EVENT
- * has no Rust form), fired from Rust (rust/trace.rs) behind each tracepoint's
+ * has no Rust form), fired from Rust (rust/kmod/trace.rs) behind each tracepoint's
  * static key, so that a disabled one costs a patched-out jump.
  * Documentation/tracing.md has the fields and examples.
  */

@@ -329,14 +329,14 @@ pub(crate) unsafe fn front_publish(front: *mut c_void) {
 
 /// Every online CPU returns its magazine to `pool` (an IPI to each, waiting). Process context
 /// with interrupts enabled, no spinlock held.
-pub(crate) fn flush_all_magazines(pool: &crate::pool::Pool) {
+pub(crate) fn flush_all_magazines(pool: &crate::kernel_pool::KernelPool) {
     // SAFETY: Called from process context (ioctl, debugfs, unload, hotplug); no lock held.
     // `pool` outlives the call, which waits for every CPU.
     unsafe { pcpbuddy_glue_flush_all_magazines(core::ptr::from_ref(pool).cast()) }
 }
 
 /// This CPU returns its magazine to `pool`.
-pub(crate) fn flush_this_magazine(pool: &crate::pool::Pool) {
+pub(crate) fn flush_this_magazine(pool: &crate::kernel_pool::KernelPool) {
     // SAFETY: Disables interrupts around the flush itself; `pool` outlives the call.
     unsafe { pcpbuddy_glue_flush_this_magazine(core::ptr::from_ref(pool).cast()) }
 }

@@ -187,7 +187,7 @@ impl Platform for KernelPlatform {
         unsafe { glue::uncompound(head, self.order) };
         // The head keeps the pool's reference, as every free page has.
         // SAFETY: As above; `_refcount` is an `atomic_t`.
-        unsafe { crate::pool::set_page_count(head, 1) };
+        unsafe { crate::kernel_pool::set_page_count(head, 1) };
     }
 
     #[inline(always)]

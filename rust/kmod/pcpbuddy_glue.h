@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The interface between pcpbuddy's C glue and its Rust code, both ways. The
- * glue functions are declared again, by hand, in rust/glue.rs, and the Rust
- * entry points are defined in rust/api.rs: an out-of-tree module cannot run
+ * glue functions are declared again, by hand, in rust/kmod/glue.rs, and the Rust
+ * entry points are defined in rust/kmod/api.rs: an out-of-tree module cannot run
  * bindgen on its own headers.
  */
 #ifndef _PCPBUDDY_GLUE_H
@@ -60,7 +60,7 @@ void pcpbuddy_glue_floor_reset(void __percpu *floor, unsigned int nr);
 struct page *pcpbuddy_glue_floor_alloc(void __percpu *floor, gfp_t gfp, unsigned int order);
 int pcpbuddy_glue_floor_free(void __percpu *floor, struct page *page, unsigned int order);
 
-/* Implemented in Rust (rust/api.rs), called from C. */
+/* Implemented in Rust (rust/kmod/api.rs), called from C. */
 
 /* What pcpbuddy_rs_free() is freeing. */
 #define PCPBUDDY_FREE_PAGES	0	/* pages: check and reset the refcount too */

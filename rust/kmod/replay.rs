@@ -36,7 +36,7 @@
 use crate::{
     bench::{self, Api, Backend, FloorApi, KernelApi, NoHotplug, PoolApi, Session},
     glue,
-    pool::Pool,
+    kernel_pool::KernelPool,
     uapi,
 };
 use core::{
@@ -158,7 +158,7 @@ fn read_ops(req: &uapi::Replay) -> Result<KVVec<uapi::ReplayOp>> {
 
 impl Trace {
     /// Validates `ops` and splits them over the run's CPUs (`EINVAL` for a bad operation).
-    fn new(pool: &Pool, ops: &[uapi::ReplayOp], cpus: &[u32]) -> Result<Self> {
+    fn new(pool: &KernelPool, ops: &[uapi::ReplayOp], cpus: &[u32]) -> Result<Self> {
         let n = cpus.len();
         let block_order = pool.block_order();
         let budget = pool.info().nr_pages;
@@ -439,7 +439,7 @@ fn wait_for(stop: &AtomicBool, interrupted: &mut bool, done: impl Fn() -> bool) 
 }
 
 /// Runs the replay described by `req` and fills in its results.
-pub(crate) fn run(pool: &Pool, req: &mut uapi::Replay) -> Result {
+pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     let backend = check_header(req)?;
     // Copied before taking the hotplug lock: a page fault must not wait under it.
     let ops = read_ops(req)?;

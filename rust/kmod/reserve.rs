@@ -282,7 +282,7 @@ mod tests {
         assert!(glue::cma_available());
         // The module's own pool, loaded just before these tests run, may hold the whole CMA
         // area (the selftests load it so): then the area must refuse cleanly instead.
-        let pool_cma_blocks = crate::pool::Pool::get().map_or(0, |pool| {
+        let pool_cma_blocks = crate::kernel_pool::KernelPool::get().map_or(0, |pool| {
             pool.blocks()
                 .iter()
                 .filter(|block| block.source() == Source::Cma)

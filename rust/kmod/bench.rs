@@ -23,11 +23,11 @@
 
 use crate::{
     api, glue,
+    kernel_pool::KernelPool,
     pcpcore::{
         policy::Policy,
         stats::{CpuCounters, GlobalCounters},
     },
-    pool::Pool,
     uapi,
 };
 use core::{
@@ -289,7 +289,7 @@ pub(crate) fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
 }
 
 impl Config {
-    fn parse(pool: &Pool, req: &uapi::Bench) -> Result<Self> {
+    fn parse(pool: &KernelPool, req: &uapi::Bench) -> Result<Self> {
         let pattern = match req.pattern {
             0 => Pattern::Repeat,
             1 => Pattern::Bulk,
@@ -416,7 +416,7 @@ impl Config {
 /// What the threads share.
 struct Run<'a> {
     cfg: Config,
-    pool: &'a Pool,
+    pool: &'a KernelPool,
     ready: AtomicUsize,
     go: AtomicBool,
     /// Not every thread could be started: do nothing.
@@ -862,7 +862,7 @@ impl Worker<'_> {
 }
 
 /// The pool's fragmentation now, `ns` into the run.
-pub(crate) fn fragmentation_sample(pool: &Pool, ns: u64) -> uapi::BenchSample {
+pub(crate) fn fragmentation_sample(pool: &KernelPool, ns: u64) -> uapi::BenchSample {
     let info = pool.core().fragmentation();
     let top = pool.block_order();
     // Read without locks while CPUs run: the two sums may disagree a little; never below zero.
@@ -919,7 +919,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
 }
 
 /// The pool's counters summed over CPUs, and the global ones.
-pub(crate) fn counters(pool: &Pool) -> (CpuCounters, GlobalCounters) {
+pub(crate) fn counters(pool: &KernelPool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())
 }
 
@@ -958,12 +958,12 @@ pub(crate) fn counter_delta(
 ///
 /// While a `Session` lives, `RUNNING` is true and this session set it.
 pub(crate) struct Session<'a> {
-    pool: &'a Pool,
+    pool: &'a KernelPool,
     saved: Policy,
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn begin(pool: &'a Pool, backend: Backend) -> Result<Self> {
+    pub(crate) fn begin(pool: &'a KernelPool, backend: Backend) -> Result<Self> {
         if RUNNING.swap(true, Acquire) {
             return Err(EBUSY);
         }
@@ -1085,7 +1085,7 @@ fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
 }
 
 /// Runs the benchmark described by `req` and fills in its results.
-pub(crate) fn run(pool: &Pool, req: &mut uapi::Bench) -> Result {
+pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let _no_hotplug = NoHotplug::new();
     let cfg = Config::parse(pool, req)?;
     let session = Session::begin(pool, cfg.backend)?;

@@ -10,7 +10,7 @@
  *    local_irq_restore(). Those are inline functions and per-CPU addressing
  *    that Rust in 7.3 can only reach through out-of-line helpers, which would
  *    double the cost of the common path; here they compile to a few
- *    instructions. What the API does is decided in Rust (rust/api.rs).
+ *    instructions. What the API does is decided in Rust (rust/kmod/api.rs).
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
  *    page_address(), node_online(), numa_mem_id(),
@@ -58,7 +58,7 @@ const char *pcpbuddy_glue_source_param(void)
 /* ------------------------------------------------------------------ raw spinlocks */
 
 /*
- * The pool's locks are raw_spinlock_t (rust/rawlock.rs says why); the kernel
+ * The pool's locks are raw_spinlock_t (rust/kmod/rawlock.rs says why); the kernel
  * crate of 7.3 has no raw spinlock, and these are macros. Each lock gets the
  * class its Rust creation site passes (one for the CPU caches, one for the
  * global pool), which raw_spin_lock_init() would not allow.
