@@ -16,7 +16,12 @@
 //! `extern "C"`, as this module does itself below (the benchmark and the misc device go through
 //! the API exactly as any user).
 
-use crate::{front::Front, kernel_pool::KernelPool, pcpcore::platform::Platform, uapi};
+use crate::{
+    front::Front,
+    kernel_pool::KernelPool,
+    pcpcore::{platform::Platform, pool::FastFree},
+    trace, uapi,
+};
 use kernel::{bindings, prelude::*};
 
 /// `PCPBUDDY_FREE_PAGES` / `PCPBUDDY_FREE_FOLIO` of `pcpbuddy_glue.h`.
@@ -51,10 +56,27 @@ unsafe extern "C" fn pcpbuddy_rs_alloc(
     };
     // SAFETY: By the function's contract.
     let mag = unsafe { Front::this_cpu(front) };
-    match pool.alloc(mag, order, folio) {
+    if let Some((page, compound)) = pool.alloc_fast(mag, order, folio) {
+        let allocation = RsAllocation { page, compound };
+        if trace::alloc_enabled() {
+            // Last, as a tail call: a call in the middle of the path would make it save
+            // registers for the time after it, even while the tracepoint is off.
+            return alloc_traced(allocation, order, folio);
+        }
+        return allocation;
+    }
+    match pool.alloc_slow(mag, order, folio) {
         Ok((page, compound)) => RsAllocation { page, compound },
         Err(_) => none,
     }
+}
+
+/// Fires `pcpbuddy_alloc` for an allocation the magazine served, and returns it.
+#[cold]
+#[inline(never)]
+extern "C" fn alloc_traced(allocation: RsAllocation, order: c_uint, folio: bool) -> RsAllocation {
+    trace::alloc_fast(allocation.page, order, folio);
+    allocation
 }
 
 /// Free entry point: `kind` is `FREE_PAGES`, or `FREE_FOLIO` for a folio that
@@ -76,8 +98,21 @@ unsafe extern "C" fn pcpbuddy_rs_free(
     };
     // SAFETY: By the function's contract.
     let mag = unsafe { Front::this_cpu(front) };
+    if kind == FREE_PAGES {
+        match pool.free_pages_fast(mag, page, order) {
+            FastFree::Cached => {
+                if trace::free_enabled() {
+                    // Last, as a tail call (see `pcpbuddy_rs_alloc`).
+                    return free_traced(page, order);
+                }
+                return 0;
+            }
+            FastFree::Parked => return 0,
+            FastFree::Declined => {}
+        }
+    }
     let result = match kind {
-        FREE_PAGES => pool.free_pages(mag, page, order),
+        FREE_PAGES => pool.free_pages_slow(mag, page, order),
         FREE_FOLIO => pool.free_folio(mag, page, order),
         _ => Err(EINVAL),
     };
@@ -85,6 +120,14 @@ unsafe extern "C" fn pcpbuddy_rs_free(
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
+}
+
+/// Fires `pcpbuddy_free` for a free into this CPU's magazine; returns 0 (success).
+#[cold]
+#[inline(never)]
+extern "C" fn free_traced(page: *mut bindings::page, order: c_uint) -> c_int {
+    trace::free_cached(page, order);
+    0
 }
 
 /// Checks a folio free and undoes a small folio's compound state; writes its order.

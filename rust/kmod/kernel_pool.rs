@@ -31,8 +31,8 @@ use crate::{
         frame_table::FrameTable,
         geometry::PageIndex,
         magazine::Magazine,
-        pool::Allocation,
         pool::Pool as CorePool,
+        pool::{Allocation, FastFree},
     },
     reserve::{Pageblock, SourcePolicy},
     table::Table,
@@ -322,24 +322,43 @@ impl KernelPool {
         Some((block as usize).wrapping_shl(self.pageblock_order) | (pfn & mask))
     }
 
-    /// Allocates through `mag`: the first page and whether the caller must make it compound.
+    /// Allocates through `mag` if its magazine can serve it: the first page and whether the caller
+    /// must make it compound. Fires no trace event: the caller does ([`crate::trace::alloc_fast`]),
+    /// at the end of its entry point.
     #[inline(always)]
+    pub(crate) fn alloc_fast(
+        &self,
+        mag: &mut Magazine,
+        order: u32,
+        folio: bool,
+    ) -> Option<(*mut bindings::page, bool)> {
+        // The magazine inline; everything else out of line, so that the common path needs few
+        // registers and no frame.
+        self.core
+            .alloc_fast(mag, order, folio)
+            .map(|allocation| self.hand_out(allocation))
+    }
+
+    /// [`KernelPool::alloc_fast`], else [`KernelPool::alloc_slow`], traced either way: for
+    /// callers off the hot path.
     pub(crate) fn alloc(
         &self,
         mag: &mut Magazine,
         order: u32,
         folio: bool,
     ) -> Result<(*mut bindings::page, bool)> {
-        // The magazine inline; everything else out of line, so that the common path needs few
-        // registers and no frame.
-        match self.core.alloc_fast(mag, order, folio) {
-            Some(allocation) => Ok(self.hand_out(allocation)),
-            None => self.alloc_slow(mag, order, folio),
+        if let Some(allocation) = self.alloc_fast(mag, order, folio) {
+            if crate::trace::alloc_enabled() {
+                crate::trace::alloc_fast(allocation.0, order, folio);
+            }
+            return Ok(allocation);
         }
+        self.alloc_slow(mag, order, folio)
     }
 
+    /// Everything [`KernelPool::alloc_fast`] does not serve (traced by the core).
     #[inline(never)]
-    fn alloc_slow(
+    pub(crate) fn alloc_slow(
         &self,
         mag: &mut Magazine,
         order: u32,
@@ -364,11 +383,36 @@ impl KernelPool {
         (page, allocation.make_compound)
     }
 
-    /// Frees plain pages through `mag`: the core checks that the page is allocated with this
-    /// order, then (just before it commits) that nobody else holds a reference, and gives the
-    /// pool's reference back.
+    /// The common free of plain pages through `mag`: the core checks that the page is allocated
+    /// with this order, then (just before it commits) that nobody else holds a reference, and
+    /// takes the pool's reference back. A free into the magazine ([`FastFree::Cached`]) fires no
+    /// trace event: the caller does ([`crate::trace::free_cached`]), at the end of its entry
+    /// point. On [`FastFree::Declined`] nothing changed: the caller calls
+    /// [`KernelPool::free_pages_slow`].
     #[inline(always)]
-    pub(crate) fn free_pages(
+    pub(crate) fn free_pages_fast(
+        &self,
+        mag: &mut Magazine,
+        page: *mut bindings::page,
+        order: u32,
+    ) -> FastFree {
+        // The core declines these first thing; deciding before the lookup spares the slow path
+        // a second one.
+        if order > self.core.mag_max() {
+            return FastFree::Declined;
+        }
+        match self.index_of(page) {
+            Some(index) => self
+                .core
+                .free_fast(mag, index, order, false, &|| Self::give_back(page)),
+            None => FastFree::Declined,
+        }
+    }
+
+    /// Everything [`KernelPool::free_pages_fast`] declines: the free, or the refusal of a misuse
+    /// (counted and reported), traced by the core.
+    #[inline(never)]
+    pub(crate) fn free_pages_slow(
         &self,
         mag: &mut Magazine,
         page: *mut bindings::page,
@@ -377,33 +421,41 @@ impl KernelPool {
         let Some(index) = self.index_of(page) else {
             return Err(self.refuse(mag.cpu(), FreeError::OutOfPool, page, order));
         };
-        let give_back = || {
-            // SAFETY: `page` is a `struct page` of the pool's memory, allocated with this order
-            // (the core checked), so the user gives it back to us.
-            Self::check_references(unsafe { page_count(page) })?;
-            // SAFETY: As above.
-            unsafe { set_page_count(page, 1) };
-            Ok(())
-        };
-        // The magazine inline; everything else out of line.
-        if self.core.free_fast(mag, index, order, false, &give_back) {
-            return Ok(());
-        }
-        self.free_slow(mag, page, index, order, &give_back)
+        self.core
+            .free_with(mag, index, order, false, || Self::give_back(page))
+            .map_err(|e| self.misuse(e, page, order))
     }
 
-    #[inline(never)]
-    fn free_slow(
+    /// [`KernelPool::free_pages_fast`], else [`KernelPool::free_pages_slow`], traced either way:
+    /// for callers off the hot path.
+    pub(crate) fn free_pages(
         &self,
         mag: &mut Magazine,
         page: *mut bindings::page,
-        index: PageIndex,
         order: u32,
-        give_back: &impl Fn() -> core::result::Result<(), FreeError>,
     ) -> Result {
-        self.core
-            .free_with(mag, index, order, false, give_back)
-            .map_err(|e| self.misuse(e, page, order))
+        match self.free_pages_fast(mag, page, order) {
+            FastFree::Cached => {
+                if crate::trace::free_enabled() {
+                    crate::trace::free_cached(page, order);
+                }
+                Ok(())
+            }
+            FastFree::Parked => Ok(()),
+            FastFree::Declined => self.free_pages_slow(mag, page, order),
+        }
+    }
+
+    /// The check just before a free of plain pages commits: nobody but the user holds a
+    /// reference; then the pool takes its reference back.
+    #[inline(always)]
+    fn give_back(page: *mut bindings::page) -> core::result::Result<(), FreeError> {
+        // SAFETY: The core calls this only for a page of the pool's memory that is allocated with
+        // the order of the free (it checked), so the user gives it back to us.
+        Self::check_references(unsafe { page_count(page) })?;
+        // SAFETY: As above.
+        unsafe { set_page_count(page, 1) };
+        Ok(())
     }
 
     /// Commits the free of a folio that [`KernelPool::prepare_free_folio`] accepted.

@@ -9,7 +9,7 @@
 //! static key inline (a jump patched in only while someone listens, `CONFIG_JUMP_LABEL`), and
 //! only then compute the fields and call the C function that records the event.
 
-use crate::pcpcore::trace::Event;
+use crate::{glue, pcpcore::trace::Event};
 use kernel::{bindings, prelude::*};
 
 // `struct tracepoint` has a member bindgen renders as not FFI-safe; these statics are only ever
@@ -37,6 +37,34 @@ macro_rules! enabled {
         // whose `key` is a static key; reading it is always allowed.
         unsafe { kernel::jump_label::static_branch_unlikely!($tp, bindings::tracepoint, key) }
     };
+}
+
+/// Whether `pcpbuddy_alloc` is enabled (for the entry point's fast path).
+#[inline(always)]
+pub(crate) fn alloc_enabled() -> bool {
+    enabled!(__tracepoint_pcpbuddy_alloc)
+}
+
+/// Whether `pcpbuddy_free` is enabled (for the entry point's fast path).
+#[inline(always)]
+pub(crate) fn free_enabled() -> bool {
+    enabled!(__tracepoint_pcpbuddy_free)
+}
+
+/// Fires `pcpbuddy_alloc` for an allocation the magazine served (`slow=0`): the event the core
+/// leaves to the caller of `Pool::alloc_fast`. Out of line; any context but NMI.
+#[inline(never)]
+pub(crate) fn alloc_fast(page: *mut bindings::page, order: u32, folio: bool) {
+    // SAFETY: The tracepoint's function, with its prototype; any context.
+    unsafe { rust_do_trace_pcpbuddy_alloc(glue::page_to_pfn(page) as c_ulong, order, folio, false) }
+}
+
+/// Fires `pcpbuddy_free` for a free of plain pages into this CPU's magazine (`remote=0`,
+/// `folio=0`): the event the core leaves to the caller of `Pool::free_fast`.
+#[inline(never)]
+pub(crate) fn free_cached(page: *mut bindings::page, order: u32) {
+    // SAFETY: As above.
+    unsafe { rust_do_trace_pcpbuddy_free(glue::page_to_pfn(page) as c_ulong, order, false, false) }
 }
 
 /// Fires the tracepoint of `event` if it is enabled. `pfn_of(page index)` gives a page's pfn;

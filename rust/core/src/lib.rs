@@ -47,7 +47,7 @@ pub use info::{BlockInfo, FragmentationInfo};
 pub use magazine::{Magazine, MAG_MAX_ORDER};
 pub use platform::{BitmapLine, Lock, MapLine, Platform};
 pub use policy::Policy;
-pub use pool::{Allocation, Pool};
+pub use pool::{Allocation, FastFree, Pool};
 pub use remote::RemoteQueue;
 pub use stats::{Counter, CpuCounters, CpuStats, GlobalCounters, GlobalStats};
 pub use trace::{DrainKind, Event, FragmentEvent, RefillPhase};

@@ -17,6 +17,17 @@ use super::super::trace::Event;
 use super::super::unit::{self, ALLOC, CACHED, PARKED};
 use super::{Allocation, Platform, Pool};
 
+/// What [`Pool::free_fast`] did with a free.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FastFree {
+    /// Nothing: the caller must take the slow path.
+    Declined,
+    /// Pushed to this CPU's magazine; the caller fires the trace event.
+    Cached,
+    /// Parked for the block's holder; the trace event is fired.
+    Parked,
+}
+
 impl<Pl: Platform> Pool<Pl> {
     /// Allocates `2^order` pages through `mag`'s CPU; a compound page (folio) if `folio`.
     ///
@@ -30,7 +41,15 @@ impl<Pl: Platform> Pool<Pl> {
         folio: bool,
     ) -> Result<Allocation, AllocError> {
         match self.alloc_fast(mag, order, folio) {
-            Some(allocation) => Ok(allocation),
+            Some(allocation) => {
+                self.platform.trace(Event::Alloc {
+                    page: allocation.page,
+                    order,
+                    folio,
+                    slow: false,
+                });
+                Ok(allocation)
+            }
             None => self.alloc_slow_path(mag, order, folio),
         }
     }
@@ -38,6 +57,10 @@ impl<Pl: Platform> Pool<Pl> {
     /// The common allocation: a unit from the magazine, or `None` for everything else (the
     /// caller then calls [`Pool::alloc_slow_path`], out of line, so that this part needs few
     /// registers and no stack frame of its own).
+    ///
+    /// It fires no trace event: the caller fires `Event::Alloc { slow: false, .. }` ([`Pool::alloc`]
+    /// does; the kernel does it at the very end of its entry point, as a tail call, because a
+    /// call in the middle of this path makes it save registers even while tracing is off).
     #[inline(always)]
     pub fn alloc_fast(&self, mag: &mut Magazine, order: u32, folio: bool) -> Option<Allocation> {
         if order > self.mag_max {
@@ -52,12 +75,6 @@ impl<Pl: Platform> Pool<Pl> {
         stats.allocs.inc();
         // `order <= mag_max < 64`: no shift check needed.
         stats.alloc_pages.add(1u64.wrapping_shl(order));
-        self.platform.trace(Event::Alloc {
-            page,
-            order,
-            folio,
-            slow: false,
-        });
         Some(Allocation {
             page,
             make_compound: folio && order > 0,
@@ -101,10 +118,19 @@ impl<Pl: Platform> Pool<Pl> {
         folio: bool,
     ) -> Result<(), FreeError> {
         // As the kernel calls it: the fast path inline, the rest out of line.
-        if self.free_fast(mag, page, order, folio, &|| Ok(())) {
-            return Ok(());
+        match self.free_fast(mag, page, order, folio, &|| Ok(())) {
+            FastFree::Cached => {
+                self.platform.trace(Event::Free {
+                    page,
+                    order,
+                    folio,
+                    remote: false,
+                });
+                Ok(())
+            }
+            FastFree::Parked => Ok(()),
+            FastFree::Declined => self.free_slow_path(mag, page, order, folio),
         }
-        self.free_slow_path(mag, page, order, folio)
     }
 
     /// [`Pool::free`] past its fast path.
@@ -145,13 +171,16 @@ impl<Pl: Platform> Pool<Pl> {
 
     /// The common free of a small unit: into the magazine (a block this CPU owns, or a shared
     /// one) or parked for the block's holder with a note in the outbox (a remote free). Returns
-    /// `false`, having changed nothing, whenever anything else applies (a large free, a full
+    /// [`FastFree::Declined`], having changed nothing, whenever anything else applies (a large free, a full
     /// stack or outbox, any misuse, a failed `before_commit`): the caller then calls
     /// [`Pool::free_with`] out of line, which sorts it out and counts. So this part needs few
     /// registers and no stack frame.
     ///
     /// If the commit itself loses a race (a racing double free), `before_commit` has run; the
     /// slow path then refuses the free as a double free.
+    ///
+    /// A free into the magazine fires no trace event (the caller does, as for
+    /// [`Pool::alloc_fast`]); a parked one fires its own, out of line.
     #[inline(always)]
     pub fn free_fast(
         &self,
@@ -160,36 +189,36 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
         before_commit: &impl Fn() -> Result<(), FreeError>,
-    ) -> bool {
+    ) -> FastFree {
         if order > self.mag_max {
-            return false;
+            return FastFree::Declined;
         }
         let cpu = mag.cpu();
         let Some(stats) = self.platform.try_cpu_stats(cpu) else {
-            return false;
+            return FastFree::Declined;
         };
         let Some(block) = self.geo.block_of(page) else {
-            return false;
+            return FastFree::Declined;
         };
         // Blocks are aligned to their size: a page index aligned to the order is an offset
         // aligned to it.
         if page & 1usize.wrapping_shl(order).wrapping_sub(1) != 0 {
-            return false;
+            return FastFree::Declined;
         }
         let byte = self.unit_byte(page);
         let expected = unit::unit(ALLOC, order, folio);
         if byte.load(Ordering::Acquire) != expected {
-            return false;
+            return FastFree::Declined;
         }
         // Stale is fine, as in `free_inner`: a unit this magazine caches is its own, and a
         // parked unit is found by whoever holds the block when it absorbs.
         let to_magazine = match self.blocks()[block].free_goes_to_magazine(cpu as u32) {
             Some(true) if !mag.is_full(order) => true,
             Some(false) if mag.outbox.has_room_for(block) => false,
-            _ => return false,
+            _ => return FastFree::Declined,
         };
         if before_commit().is_err() {
-            return false;
+            return FastFree::Declined;
         }
         // The commit (see `free_inner`); a small unit is never compound.
         let to = if to_magazine { CACHED } else { PARKED };
@@ -202,23 +231,17 @@ impl<Pl: Platform> Pool<Pl> {
             )
             .is_err()
         {
-            return false;
+            return FastFree::Declined;
         }
         if !to_magazine {
             self.parked_fast(mag, block, page, order, folio);
-            return true;
+            return FastFree::Parked;
         }
         mag.push(order, page);
         stats.frees_fast.inc();
         // `order <= mag_max < 64`: no shift check needed.
         stats.freed_pages.add(1u64.wrapping_shl(order));
-        self.platform.trace(Event::Free {
-            page,
-            order,
-            folio,
-            remote: false,
-        });
-        true
+        FastFree::Cached
     }
 
     /// The rest of a remote free that [`Pool::free_fast`] committed: the note for the block's

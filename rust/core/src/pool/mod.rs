@@ -15,6 +15,8 @@ mod front;
 mod refill;
 mod report;
 
+pub use front::FastFree;
+
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::block::{BlockKind, BlockMeta};
@@ -145,6 +147,13 @@ impl<Pl: Platform> Pool<Pl> {
     /// The platform (storage and locks).
     pub fn platform(&self) -> &Pl {
         &self.platform
+    }
+
+    /// The largest order the magazines cache: larger frees and allocations always take the slow
+    /// path.
+    #[inline(always)]
+    pub fn mag_max(&self) -> u32 {
+        self.mag_max
     }
 
     /// Number of CPU caches.
