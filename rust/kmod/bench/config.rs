@@ -11,59 +11,8 @@ const DEFAULT_BATCH: usize = 64;
 const DEFAULT_RING: usize = 256;
 /// Upper bound of `batch`.
 const MAX_BATCH: usize = 1 << 16;
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Pattern {
-    Repeat,
-    Bulk,
-    Rand,
-    Remote,
-    Exit,
-    Churn,
-    Folio,
-    Softirq,
-}
+pub(crate) use crate::uapi::{Backend, Pattern};
 
-impl Pattern {
-    /// The pattern of `enum pcpbuddy_bench_pattern`.
-    fn from_abi(value: u32) -> Result<Self> {
-        Ok(match value {
-            0 => Pattern::Repeat,
-            1 => Pattern::Bulk,
-            2 => Pattern::Rand,
-            3 => Pattern::Remote,
-            4 => Pattern::Exit,
-            5 => Pattern::Churn,
-            6 => Pattern::Folio,
-            7 => Pattern::Softirq,
-            _ => return Err(EINVAL),
-        })
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Pool,
-    PoolClassic,
-    Kernel,
-    Floor,
-}
-
-impl Backend {
-    /// The backend of `enum pcpbuddy_bench_backend`.
-    pub(crate) fn from_abi(value: u32) -> Result<Self> {
-        Ok(match value {
-            0 => Backend::Pool,
-            1 => Backend::PoolClassic,
-            2 => Backend::Kernel,
-            3 => Backend::Floor,
-            _ => return Err(EINVAL),
-        })
-    }
-
-    pub(crate) fn is_pool(self) -> bool {
-        matches!(self, Backend::Pool | Backend::PoolClassic)
-    }
-}
 /// A validated request.
 pub(super) struct Config {
     pub(super) pattern: Pattern,
@@ -88,8 +37,8 @@ fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
 
 impl Config {
     pub(super) fn parse(pool: &KernelPool, req: &uapi::Bench) -> Result<Self> {
-        let pattern = Pattern::from_abi(req.pattern)?;
-        let backend = Backend::from_abi(req.backend)?;
+        let pattern = Pattern::from_abi(req.pattern).ok_or(EINVAL)?;
+        let backend = Backend::from_abi(req.backend).ok_or(EINVAL)?;
         if req.flags != 0 || req.order > pool.block_order() || req.alloc_cpus == 0 {
             return Err(EINVAL);
         }

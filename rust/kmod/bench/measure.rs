@@ -4,7 +4,7 @@
 
 use crate::{
     kernel_pool::KernelPool,
-    pcpcore::stats::{CpuCounters, GlobalCounters},
+    pcpcore::stats::{bench_counter, CpuCounters, GlobalCounters},
     uapi,
 };
 /// The pool's fragmentation now, `ns` into the run.
@@ -28,31 +28,14 @@ pub(crate) fn counters(pool: &KernelPool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())
 }
 
+/// The ABI's bench counters over a run: the deltas of the pool's counters from `before` to
+/// `after`, by name (`stats::bench_counter`).
 pub(crate) fn counter_delta(
     before: &(CpuCounters, GlobalCounters),
     after: &(CpuCounters, GlobalCounters),
 ) -> uapi::BenchCounters {
     let c = after.0.since(&before.0);
     let g = after.1.since(&before.1);
-    uapi::BenchCounters {
-        global_locks: c.global_locks,
-        refill_recover: c.refill_recover,
-        refill_claim: c.refill_claim,
-        refill_degrade: c.refill_degrade,
-        // Frees by the block's owner: into its magazine, or merged at once (large orders).
-        frees_local: c.frees_fast + c.frees_local,
-        frees_remote: c.frees_remote,
-        frees_loose: c.frees_loose,
-        absorbs: c.absorbs,
-        merges_local: c.merges_local,
-        merges_global: g.merges_global,
-        drains: c.drains,
-        trims: c.trims,
-        reclaims: c.reclaims,
-        blocks_claimed: g.blocks_claimed,
-        blocks_returned: g.blocks_returned,
-        fragments_created: g.fragments_created,
-        fragments_recovered: g.fragments_recovered,
-        fallbacks: c.fallbacks,
-    }
+    // Every name has a source: the core's host test `every_bench_counter_has_a_source`.
+    uapi::BenchCounters::from_fn(|name| bench_counter(&c, &g, name).unwrap_or(0))
 }

@@ -9,6 +9,10 @@
 //! the names here are the header's without the `pcpbuddy_`/`PCPBUDDY_` prefix. Every list below
 //! also builds a table ([`STRUCTS`], [`CONSTS`], the enums' [`Pattern::ALL`] ...) that
 //! `tests/header.rs` compares with what a C compiler makes of the header.
+//!
+//! Whoever includes the file defines `abi_struct_traits!($name)` before it, called once per
+//! structure: the crate defines it empty, the kernel module implements its `AsBytes` and
+//! `FromBytes` with it.
 
 use core::mem::{offset_of, size_of};
 
@@ -88,6 +92,7 @@ macro_rules! abi_structs {
             const _: () = assert!(size_of::<$name>() == 0 $(+ size_of::<$ty>())*, "padding");
 
             abi_struct_kind!($($kind)?; $name { $($field,)* });
+            abi_struct_traits!($name);
         )*
 
         /// Every structure of the ABI with its C name and layout.

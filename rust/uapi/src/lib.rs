@@ -10,6 +10,11 @@
 
 #![no_std]
 
+/// The kernel module's hook for each ABI structure (its `AsBytes`/`FromBytes`); none here.
+macro_rules! abi_struct_traits {
+    ($name:ident) => {};
+}
+
 mod abi;
 
 pub use abi::*;
