@@ -126,26 +126,10 @@ pub(super) fn counters_table(runs: &[&Run]) -> Option<Table> {
 
 /// The counters of `struct pcpbuddy_bench_counters` by name, in ABI order.
 pub fn counter_list(c: &abi::BenchCounters) -> Vec<(&'static str, u64)> {
-    vec![
-        ("global_locks", c.global_locks),
-        ("refill_recover", c.refill_recover),
-        ("refill_claim", c.refill_claim),
-        ("refill_degrade", c.refill_degrade),
-        ("frees_local", c.frees_local),
-        ("frees_remote", c.frees_remote),
-        ("frees_loose", c.frees_loose),
-        ("absorbs", c.absorbs),
-        ("merges_local", c.merges_local),
-        ("merges_global", c.merges_global),
-        ("drains", c.drains),
-        ("trims", c.trims),
-        ("reclaims", c.reclaims),
-        ("blocks_claimed", c.blocks_claimed),
-        ("blocks_returned", c.blocks_returned),
-        ("fragments_created", c.fragments_created),
-        ("fragments_recovered", c.fragments_recovered),
-        ("fallbacks", c.fallbacks),
-    ]
+    abi::BenchCounters::NAMES
+        .into_iter()
+        .zip(c.values())
+        .collect()
 }
 
 /// The per-backend spread table of a pattern section.
