@@ -119,7 +119,7 @@ impl Device {
         // kernel would refuse them.
         let mut req = Box::new(request(params).map_err(|_| io::Error::from(Errno::EINVAL))?);
         // SAFETY: The descriptor is open; `PCPBUDDY_IOC_BENCH` reads and writes a
-        // `struct pcpbuddy_bench`, mirrored by `Bench` (5328 bytes, asserted in abi.rs), and
+        // `struct pcpbuddy_bench`, which `Bench` is (rust/uapi, checked against the header), and
         // `req` lives across the call.
         unsafe { ioc_bench(self.fd(), &mut *req) }?;
         Ok(outcome(&req))
@@ -138,7 +138,7 @@ impl Device {
             ..Replay::default()
         });
         // SAFETY: The descriptor is open; `PCPBUDDY_IOC_REPLAY` reads and writes a
-        // `struct pcpbuddy_replay`, mirrored by `Replay` (5432 bytes, asserted in abi.rs), and
+        // `struct pcpbuddy_replay`, which `Replay` is (rust/uapi, checked against the header), and
         // reads `nr_ops` operations at `ops`, which `ops` holds; both live across the call.
         unsafe { ioc_replay(self.fd(), &mut *req) }?;
         Ok(req)
