@@ -5,7 +5,8 @@
 # formatting, clippy, unit + property + stress tests, a quick run of the host
 # contention benchmark (checks, no timing claims), the loom model of the
 # remote-free protocol, and the unit tests under Miri when a nightly toolchain
-# with Miri is installed; then pcpbctl's (rust/pcpbctl) checks. Exits non-zero on the first failure.
+# with Miri is installed; then the ioctl ABI crate's (rust/uapi: the drift test
+# against the C header) and pcpbctl's (rust/pcpbctl) checks. Exits non-zero on the first failure.
 #
 # Environment:
 #   PROPTEST_CASES   property-test cases (default 10000)
@@ -59,7 +60,16 @@ else
 	cargo +nightly miri test -j"$jobs" --lib --test pool --test stress
 fi
 
-step "pcpbctl: fmt, clippy, unit tests (ABI checked against the C header)"
+step "uapi (rust/uapi): fmt, clippy with and without serde, the drift test against include/uapi/linux/pcpbuddy.h"
+(
+	cd ../uapi
+	cargo fmt --check
+	cargo clippy -j"$jobs" --all-targets -- -D warnings
+	cargo clippy -j"$jobs" --all-targets --features serde -- -D warnings
+	cargo test -j"$jobs"
+)
+
+step "pcpbctl: fmt, clippy, unit tests"
 (
 	cd ../pcpbctl
 	cargo fmt --check

@@ -128,7 +128,7 @@ fn run_cpus(mask: u64) -> Result<KVec<u32>> {
 
 /// Checks the fields of the request other than the operations.
 fn check_header(req: &uapi::Replay) -> Result<Backend> {
-    let backend = Backend::from_abi(req.backend)?;
+    let backend = Backend::from_abi(req.backend).ok_or(EINVAL)?;
     if req.flags != 0 || req.nr_ops == 0 || req.nr_ops > uapi::REPLAY_MAX_OPS {
         return Err(EINVAL);
     }

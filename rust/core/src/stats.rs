@@ -117,6 +117,14 @@ macro_rules! counters {
                 }
             }
 
+            /// The plain counter named `name` (array counters are not looked up).
+            pub fn get(&self, name: &str) -> Option<u64> {
+                match name {
+                    $(stringify!($name) => Some(self.$name),)*
+                    _ => None,
+                }
+            }
+
             /// Calls `f(name, value)` for every counter, in declaration order; array counters
             /// are named `array.element`.
             pub fn for_each(&self, mut f: impl FnMut(&str, &str, u64)) {
@@ -243,5 +251,42 @@ counters! {
         absorbed_pages,
         /// Single allocations served straight from the global pool.
         direct_allocs,
+    }
+}
+
+/// The value of the ABI's bench counter `name` (`struct pcpbuddy_bench_counters`, whose names
+/// the uapi crate lists) from a CPU and a global snapshot: the counter of the same name, the
+/// CPU's first; `None` if there is none.
+pub fn bench_counter(cpu: &CpuCounters, global: &GlobalCounters, name: &str) -> Option<u64> {
+    match name {
+        // Frees by the block's owner: into its magazine, or merged at once (large orders).
+        "frees_local" => Some(cpu.frees_fast.saturating_add(cpu.frees_local)),
+        _ => cpu.get(name).or_else(|| global.get(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcpbuddy_uapi::BenchCounters;
+
+    #[test]
+    fn every_bench_counter_has_a_source() {
+        let cpu = CpuStats::new();
+        let global = GlobalStats::new();
+        cpu.frees_fast.add(2);
+        cpu.frees_local.add(3);
+        cpu.global_locks.add(5);
+        global.merges_global.add(7);
+        let (c, g) = (cpu.snapshot(), global.snapshot());
+        for name in BenchCounters::NAMES {
+            assert!(
+                bench_counter(&c, &g, name).is_some(),
+                "{name}: no such counter"
+            );
+        }
+        let b = BenchCounters::from_fn(|name| bench_counter(&c, &g, name).unwrap_or(0));
+        assert_eq!((b.frees_local, b.global_locks, b.merges_global), (5, 5, 7));
+        assert_eq!(b.values().iter().sum::<u64>(), 17);
     }
 }

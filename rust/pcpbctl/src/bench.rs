@@ -10,115 +10,32 @@ use crate::abi::{BenchCounters, BenchCpu, BenchSample, ROLE_ALLOC};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
-/// `enum pcpbuddy_bench_pattern`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Pattern {
-    Repeat,
-    Bulk,
-    Rand,
-    Remote,
-    Exit,
-    Churn,
-    Folio,
-    Softirq,
+pub use crate::abi::{Backend, Pattern};
+
+/// The value of `all` named `name`, or an error that lists the names.
+fn by_name<T: Copy>(
+    kind: &str,
+    all: &[T],
+    name_of: fn(T) -> &'static str,
+    name: &str,
+) -> Result<T> {
+    all.iter()
+        .copied()
+        .find(|&v| name_of(v) == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|&v| name_of(v)).collect();
+            Error::new(format!("unknown {kind} '{name}' ({})", names.join(", ")))
+        })
 }
 
-impl Pattern {
-    /// Every pattern, in the ABI's order.
-    pub const ALL: [Pattern; 8] = [
-        Pattern::Repeat,
-        Pattern::Bulk,
-        Pattern::Rand,
-        Pattern::Remote,
-        Pattern::Exit,
-        Pattern::Churn,
-        Pattern::Folio,
-        Pattern::Softirq,
-    ];
-
-    /// The value of `pcpbuddy_bench.pattern`.
-    pub fn abi(self) -> u32 {
-        self as u32
-    }
-
-    /// The name on the command line and in the outputs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pattern::Repeat => "repeat",
-            Pattern::Bulk => "bulk",
-            Pattern::Rand => "rand",
-            Pattern::Remote => "remote",
-            Pattern::Exit => "exit",
-            Pattern::Churn => "churn",
-            Pattern::Folio => "folio",
-            Pattern::Softirq => "softirq",
-        }
-    }
-
-    /// The pattern of a name.
-    pub fn from_name(name: &str) -> Result<Pattern> {
-        Pattern::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "unknown pattern '{name}' (repeat, bulk, rand, remote, exit, churn, folio, softirq)"
-                ))
-            })
-    }
+/// The pattern named `name` on the command line.
+pub fn parse_pattern(name: &str) -> Result<Pattern> {
+    by_name("pattern", &Pattern::ALL, Pattern::name, name)
 }
 
-/// `enum pcpbuddy_bench_backend`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    Pool,
-    PoolClassic,
-    Kernel,
-    Floor,
-}
-
-impl Backend {
-    /// Every backend, in the ABI's order (also the default order of runs).
-    pub const ALL: [Backend; 4] = [
-        Backend::Pool,
-        Backend::PoolClassic,
-        Backend::Kernel,
-        Backend::Floor,
-    ];
-
-    /// The value of `pcpbuddy_bench.backend`.
-    pub fn abi(self) -> u32 {
-        self as u32
-    }
-
-    /// The name on the command line and in the outputs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Pool => "pool",
-            Backend::PoolClassic => "pool-classic",
-            Backend::Kernel => "kernel",
-            Backend::Floor => "floor",
-        }
-    }
-
-    /// Whether the pool's counters (and so global-lock acquisitions) mean anything for it.
-    pub fn is_pool(self) -> bool {
-        matches!(self, Backend::Pool | Backend::PoolClassic)
-    }
-
-    /// The backend of a name.
-    pub fn from_name(name: &str) -> Result<Backend> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name() == name)
-            .ok_or_else(|| {
-                Error::new(format!(
-                    "unknown backend '{name}' (pool, pool-classic, kernel, floor)"
-                ))
-            })
-    }
+/// The backend named `name` on the command line.
+pub fn parse_backend(name: &str) -> Result<Backend> {
+    by_name("backend", &Backend::ALL, Backend::name, name)
 }
 
 /// Operations per allocating CPU when none are given: `max(floor, base >> order)`.
@@ -491,12 +408,16 @@ pub mod tests {
         assert_eq!(parse_order(" 9").unwrap(), 9);
         assert!(parse_order("x").is_err());
         assert!(parse_order("40").is_err());
+        assert_eq!(parse_backend("pool-classic").unwrap(), Backend::PoolClassic);
         assert_eq!(
-            Backend::from_name("pool-classic").unwrap(),
-            Backend::PoolClassic
+            parse_backend("slab").unwrap_err().message,
+            "unknown backend 'slab' (pool, pool-classic, kernel, floor)"
         );
-        assert!(Backend::from_name("slab").is_err());
-        assert_eq!(Pattern::from_name("remote").unwrap(), Pattern::Remote);
+        assert_eq!(parse_pattern("remote").unwrap(), Pattern::Remote);
+        assert_eq!(
+            parse_pattern("x").unwrap_err().message,
+            "unknown pattern 'x' (repeat, bulk, rand, remote, exit, churn, folio, softirq)"
+        );
         assert_eq!(Pattern::Churn.abi(), 5);
         assert_eq!(Backend::Floor.abi(), 3);
     }

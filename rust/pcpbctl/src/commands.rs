@@ -7,10 +7,11 @@ use crate::bench::{self, Backend, Params, Pattern, Run};
 use crate::cpulist;
 use crate::debugfs::{self, BlockSummary, Debugfs};
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::{errno, Error, Result};
 use crate::report;
 use crate::signal;
 use crate::table::Table;
+use nix::errno::Errno;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -242,7 +243,7 @@ pub fn policy(device: &Path, settings: &[String], json: bool) -> Result<()> {
             apply_setting(&mut policy, s)?;
         }
         dev.set_policy(&policy).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EINVAL) {
+            if errno(&e) == Some(Errno::EINVAL) {
                 Error::new(format!(
                     "policy: the module refused {} (EINVAL)",
                     describe_policy(&policy)
@@ -279,7 +280,7 @@ pub fn verify(device: &Path) -> Result<()> {
             println!("ok");
             Ok(())
         }
-        Err(e) if e.raw_os_error() == Some(libc::EUCLEAN) => Err(Error::new(
+        Err(e) if errno(&e) == Some(Errno::EUCLEAN) => Err(Error::new(
             "verify: pool invariants violated (EUCLEAN); see debugfs verify",
         )),
         Err(e) => Err(dev.error("PCPBUDDY_IOC_VERIFY", &e)),
@@ -330,13 +331,13 @@ pub fn bench_error(dev: &Device, err: &std::io::Error, params: &Params) -> Error
         params.order,
         params.backend.name()
     );
-    match err.raw_os_error() {
-        Some(libc::EINTR) => Error::interrupted(&what),
-        Some(libc::EINVAL) => Error::new(format!(
+    match errno(err) {
+        Some(Errno::EINTR) => Error::interrupted(&what),
+        Some(Errno::EINVAL) => Error::new(format!(
             "{what}: the module refused the parameters (EINVAL): {}",
             params.describe()
         )),
-        Some(libc::EBUSY) => Error::new(format!(
+        Some(Errno::EBUSY) => Error::new(format!(
             "{what}: pages are outstanding in the pool; benchmarks need an idle pool (EBUSY)"
         )),
         _ => dev.error(&format!("PCPBUDDY_IOC_BENCH ({what})"), err),

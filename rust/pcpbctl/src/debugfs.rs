@@ -3,7 +3,8 @@
 //! `/sys/kernel/debug/pcpbuddy/`: reading and parsing `stats` and `blocks`
 //! (Documentation/debugfs.md).
 
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, errno, Error, Result};
+use nix::errno::Errno;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -38,8 +39,8 @@ impl Debugfs {
     pub fn read(&self, name: &str) -> Result<String> {
         let path = self.dir.join(name);
         std::fs::read_to_string(&path).map_err(|e| {
-            let hint = match e.raw_os_error() {
-                Some(libc::ENOENT) => match self.dir.parent() {
+            let hint = match errno(&e) {
+                Some(Errno::ENOENT) => match self.dir.parent() {
                     Some(parent) if !self.dir.exists() && !debugfs_mounted(parent) => {
                         format!(
                             " (debugfs is not mounted at {}: mount -t debugfs none {0})",
@@ -49,7 +50,7 @@ impl Debugfs {
                     _ if !self.dir.exists() => " (is the pcpbuddy module loaded?)".into(),
                     _ => String::new(),
                 },
-                Some(libc::EACCES) | Some(libc::EPERM) => " (debugfs is root-only)".into(),
+                Some(Errno::EACCES | Errno::EPERM) => " (debugfs is root-only)".into(),
                 _ => String::new(),
             };
             Error::new(format!("{}: {}{}", path.display(), describe(&e), hint))

@@ -4,11 +4,21 @@
 
 use crate::abi::{self, Bench, Info, Policy, Replay, ReplayOp};
 use crate::bench::{Outcome, Params};
-use crate::error::{describe, errno_name, Error, Result};
+use crate::error::{describe, errno, errno_name, Error, Result};
+use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+
+// The ioctl wrappers, with the command numbers of abi.rs (the `_bad` forms take a number as
+// it is rather than composing one, so the numbers stay defined once, next to the structures).
+nix::ioctl_read_bad!(ioc_info, abi::IOC_INFO, Info);
+nix::ioctl_read_bad!(ioc_get_policy, abi::IOC_GET_POLICY, Policy);
+nix::ioctl_write_ptr_bad!(ioc_set_policy, abi::IOC_SET_POLICY, Policy);
+nix::ioctl_none_bad!(ioc_verify, abi::IOC_VERIFY);
+nix::ioctl_readwrite_bad!(ioc_bench, abi::IOC_BENCH, Bench);
+nix::ioctl_readwrite_bad!(ioc_replay, abi::IOC_REPLAY, Replay);
 
 /// The device node the module registers.
 pub const DEFAULT_PATH: &str = "/dev/pcpbuddy";
@@ -29,11 +39,11 @@ impl Device {
                 path: path.to_path_buf(),
             }),
             Err(e) => {
-                let hint = match e.raw_os_error() {
-                    Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
+                let hint = match errno(&e) {
+                    Some(Errno::ENOENT | Errno::ENXIO | Errno::ENODEV) => {
                         " (is the pcpbuddy module loaded?)"
                     }
-                    Some(libc::EACCES) | Some(libc::EPERM) => " (the device is root-only)",
+                    Some(Errno::EACCES | Errno::EPERM) => " (the device is root-only)",
                     _ => "",
                 };
                 Err(Error::new(format!(
@@ -48,12 +58,10 @@ impl Device {
 
     /// An error for a failed command, naming the device, the command and the errno.
     pub fn error(&self, command: &str, err: &io::Error) -> Error {
-        let name = err
-            .raw_os_error()
-            .and_then(errno_name)
+        let name = errno_name(err)
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        let hint = if err.raw_os_error() == Some(libc::ENOTTY) {
+        let hint = if errno(err) == Some(Errno::ENOTTY) {
             "; the module does not know this command: an older module or another pcpbuddy.h?"
         } else {
             ""
@@ -68,64 +76,52 @@ impl Device {
         ))
     }
 
-    /// Issues `cmd` with `arg`.
-    ///
-    /// # Safety
-    ///
-    /// `cmd` must be a pcpbuddy command whose argument is a `T` (the command number encodes
-    /// `size_of::<T>()`), or `arg` must be unused by the command.
-    unsafe fn ioctl<T>(&self, cmd: u32, arg: *mut T) -> io::Result<()> {
-        // SAFETY: The file descriptor is open for the lifetime of `self`; by the caller's
-        // contract the kernel reads and writes at most `size_of::<T>()` bytes at `arg`, which
-        // points to a live `T`.
-        let ret = unsafe { libc::ioctl(self.file.as_raw_fd(), cmd as libc::c_ulong, arg) };
-        if ret < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
-
     /// `PCPBUDDY_IOC_INFO`.
     pub fn info(&self) -> io::Result<Info> {
         let mut info = Info::default();
-        // SAFETY: `PCPBUDDY_IOC_INFO` writes a `struct pcpbuddy_info`, which `Info` mirrors.
-        unsafe { self.ioctl(abi::IOC_INFO, &mut info) }?;
+        // SAFETY: The descriptor is open for the lifetime of `self`; `PCPBUDDY_IOC_INFO` writes
+        // a `struct pcpbuddy_info`, which `Info` mirrors, into `info`.
+        unsafe { ioc_info(self.fd(), &mut info) }?;
         Ok(info)
     }
 
     /// `PCPBUDDY_IOC_GET_POLICY`.
     pub fn get_policy(&self) -> io::Result<Policy> {
         let mut policy = Policy::default();
-        // SAFETY: `PCPBUDDY_IOC_GET_POLICY` writes a `struct pcpbuddy_policy`, mirrored by
-        // `Policy`.
-        unsafe { self.ioctl(abi::IOC_GET_POLICY, &mut policy) }?;
+        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_GET_POLICY` writes a
+        // `struct pcpbuddy_policy`, mirrored by `Policy`, into `policy`.
+        unsafe { ioc_get_policy(self.fd(), &mut policy) }?;
         Ok(policy)
     }
 
     /// `PCPBUDDY_IOC_SET_POLICY`.
     pub fn set_policy(&self, policy: &Policy) -> io::Result<()> {
-        let mut copy = *policy;
-        // SAFETY: `PCPBUDDY_IOC_SET_POLICY` reads a `struct pcpbuddy_policy`, mirrored by
-        // `Policy`.
-        unsafe { self.ioctl(abi::IOC_SET_POLICY, &mut copy) }
+        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_SET_POLICY` reads a
+        // `struct pcpbuddy_policy`, mirrored by `Policy`, from `policy`.
+        unsafe { ioc_set_policy(self.fd(), policy) }?;
+        Ok(())
     }
 
     /// `PCPBUDDY_IOC_VERIFY`: `Ok(())`, or the error (`EUCLEAN`: invariants violated).
     pub fn verify(&self) -> io::Result<()> {
-        // SAFETY: `PCPBUDDY_IOC_VERIFY` takes no argument (`_IO`); the null pointer is not used.
-        unsafe { self.ioctl::<u8>(abi::IOC_VERIFY, std::ptr::null_mut()) }
+        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_VERIFY` takes no argument (`_IO`).
+        unsafe { ioc_verify(self.fd()) }?;
+        Ok(())
+    }
+
+    fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
     }
 
     /// `PCPBUDDY_IOC_BENCH`: runs one benchmark and returns its outcome.
     pub fn bench(&self, params: &Params) -> io::Result<Outcome> {
         // On the heap: the structure is 5 KiB. CPU numbers above 63 are refused here as the
         // kernel would refuse them.
-        let mut req =
-            Box::new(request(params).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?);
-        // SAFETY: `PCPBUDDY_IOC_BENCH` reads and writes a `struct pcpbuddy_bench`, mirrored by
-        // `Bench` (5328 bytes, asserted in abi.rs), and `req` lives across the call.
-        unsafe { self.ioctl(abi::IOC_BENCH, &mut *req) }?;
+        let mut req = Box::new(request(params).map_err(|_| io::Error::from(Errno::EINVAL))?);
+        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_BENCH` reads and writes a
+        // `struct pcpbuddy_bench`, which `Bench` is (rust/uapi, checked against the header), and
+        // `req` lives across the call.
+        unsafe { ioc_bench(self.fd(), &mut *req) }?;
         Ok(outcome(&req))
     }
 }
@@ -141,10 +137,10 @@ impl Device {
             backend,
             ..Replay::default()
         });
-        // SAFETY: `PCPBUDDY_IOC_REPLAY` reads and writes a `struct pcpbuddy_replay`, mirrored by
-        // `Replay` (5432 bytes, asserted in abi.rs), and reads `nr_ops` operations at `ops`,
-        // which `ops` holds; both live across the call.
-        unsafe { self.ioctl(abi::IOC_REPLAY, &mut *req) }?;
+        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_REPLAY` reads and writes a
+        // `struct pcpbuddy_replay`, which `Replay` is (rust/uapi, checked against the header), and
+        // reads `nr_ops` operations at `ops`, which `ops` holds; both live across the call.
+        unsafe { ioc_replay(self.fd(), &mut *req) }?;
         Ok(req)
     }
 }

@@ -2,6 +2,7 @@
 
 //! The one error type of the tool: a message for one line on stderr and an exit status.
 
+use nix::errno::Errno;
 use std::fmt;
 use std::io;
 
@@ -50,22 +51,17 @@ pub fn describe(err: &io::Error) -> String {
     }
 }
 
-/// The symbolic name of the errno values this tool reports by name.
-pub fn errno_name(errno: i32) -> Option<&'static str> {
-    Some(match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::EUCLEAN => "EUCLEAN",
-        _ => return None,
-    })
+/// The errno of an I/O error, if it came from the system.
+pub fn errno(err: &io::Error) -> Option<Errno> {
+    err.raw_os_error().map(Errno::from_raw)
+}
+
+/// The symbolic name of an errno (`EUCLEAN`), from nix's table: its `Debug` is the name.
+pub fn errno_name(err: &io::Error) -> Option<String> {
+    match errno(err)? {
+        Errno::UnknownErrno => None,
+        e => Some(format!("{e:?}")),
+    }
 }
 
 #[cfg(test)]
@@ -74,8 +70,11 @@ mod tests {
 
     #[test]
     fn describe_drops_the_os_error_suffix() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        let e = io::Error::from_raw_os_error(Errno::ENOENT as i32);
         assert_eq!(describe(&e), "No such file or directory");
-        assert_eq!(errno_name(libc::EUCLEAN), Some("EUCLEAN"));
+        let e = io::Error::from(Errno::EUCLEAN);
+        assert_eq!(errno_name(&e).as_deref(), Some("EUCLEAN"));
+        assert_eq!(errno(&e), Some(Errno::EUCLEAN));
+        assert_eq!(errno_name(&io::Error::other("not the system's")), None);
     }
 }

@@ -137,11 +137,11 @@ struct ReplayArgs {
 }
 
 fn parse_pattern(s: &str) -> Result<Pattern, String> {
-    Pattern::from_name(s).map_err(|e| e.message)
+    bench::parse_pattern(s).map_err(|e| e.message)
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
-    Backend::from_name(s.trim()).map_err(|e| e.message)
+    bench::parse_backend(s.trim()).map_err(|e| e.message)
 }
 
 fn parse_order(s: &str) -> Result<u32, String> {

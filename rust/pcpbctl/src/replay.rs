@@ -10,10 +10,11 @@ use crate::bench::{self, Backend};
 use crate::commands::{print_json, Progress};
 use crate::cpulist;
 use crate::device::Device;
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, errno, Error, Result};
 use crate::signal;
 use crate::table::{self, Table};
 use crate::trace::{self, Summary, TraceFile};
+use nix::errno::Errno;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -378,12 +379,12 @@ pub fn abi_ops(ops: &[trace::Op]) -> Vec<ReplayOp> {
 }
 
 fn replay_error(dev: &Device, err: &std::io::Error, what: &str) -> Error {
-    match err.raw_os_error() {
-        Some(libc::EINTR) => Error::interrupted(what),
-        Some(libc::EINVAL) => Error::new(format!(
+    match errno(err) {
+        Some(Errno::EINTR) => Error::interrupted(what),
+        Some(Errno::EINVAL) => Error::new(format!(
             "{what}: the module refused the trace or the CPUs (EINVAL): an order above its block_order, a CPU offline?"
         )),
-        Some(libc::EBUSY) => Error::new(format!(
+        Some(Errno::EBUSY) => Error::new(format!(
             "{what}: pages are outstanding in the pool or a benchmark runs; replays need an idle pool (EBUSY)"
         )),
         _ => dev.error(&format!("PCPBUDDY_IOC_REPLAY ({what})"), err),
@@ -488,7 +489,7 @@ pub fn replay(device: &Path, opts: &ReplayOptions, json: bool) -> Result<()> {
                     backend,
                     result: outcome(&r),
                 }),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                Err(e) if errno(&e) == Some(Errno::EINTR) => {
                     interrupted = true;
                     break 'traces;
                 }

@@ -4,30 +4,31 @@
 //! `EINTR`, which the tool reports in one line (exit 130) instead of dying silently.
 //!
 //! The handler is installed without `SA_RESTART`, so the ioctl returns `EINTR` rather than being
-//! restarted, and it only sets a flag, which the suite also checks between runs.
+//! restarted, and it only sets a flag, which the suite also checks between runs. This is nix's
+//! `sigaction` rather than `ctrlc` or `signal-hook`, which install their handlers with
+//! `SA_RESTART`.
 
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_sigint(_: libc::c_int) {
+extern "C" fn on_sigint(_: nix::libc::c_int) {
     // Only an atomic store: async-signal-safe.
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
 /// Catches `SIGINT` and `SIGTERM` from now on.
 pub fn catch_interrupts() {
-    // SAFETY: `sigaction` is plain data; all-zero is a valid value (empty mask, no flags), and
-    // the fields that matter are set below.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    action.sa_flags = 0;
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `action` is a valid, initialised `sigaction` whose handler only performs an
-        // async-signal-safe atomic store; the old action is not asked for (null).
-        unsafe {
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigint),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: The handler only performs an async-signal-safe atomic store, and no other
+        // handler of these signals is installed in this program.
+        let _ = unsafe { sigaction(sig, &action) };
     }
 }
 

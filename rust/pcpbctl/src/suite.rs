@@ -8,9 +8,10 @@ use crate::commands::{bench_error, Progress};
 use crate::cpulist;
 use crate::debugfs::Debugfs;
 use crate::device::Device;
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, errno, Error, Result};
 use crate::report::{self, Series, SuiteData, SuiteRun};
 use crate::signal;
+use nix::errno::Errno;
 use std::path::{Path, PathBuf};
 
 /// `pcpbctl suite` options.
@@ -84,19 +85,10 @@ pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params
 
 /// `uname -r`.
 fn kernel_release() -> String {
-    // SAFETY: `utsname` is plain data (arrays of `c_char`); all-zero is a valid value.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable `utsname`; `uname` fills it with NUL-terminated strings.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return "unknown".into();
+    match nix::sys::utsname::uname() {
+        Ok(uts) => uts.release().to_string_lossy().into_owned(),
+        Err(_) => "unknown".into(),
     }
-    let bytes: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn now_utc() -> String {
@@ -220,12 +212,12 @@ pub fn run(opts: &SuiteOptions) -> Result<()> {
                     },
                 });
             }
-            Err(e) => match e.raw_os_error() {
-                Some(libc::EINTR) => {
+            Err(e) => match errno(&e) {
+                Some(Errno::EINTR) => {
                     interrupted = true;
                     break;
                 }
-                Some(libc::EINVAL) | Some(libc::ENOMEM) | Some(libc::EIO) => {
+                Some(Errno::EINVAL | Errno::ENOMEM | Errno::EIO) => {
                     data.failed
                         .push((params.clone(), bench_error(&dev, &e, params).message));
                 }

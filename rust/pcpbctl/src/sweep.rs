@@ -9,13 +9,14 @@ use crate::bench::{self, Backend, Params, Pattern, Run};
 use crate::commands::{bench_error, Progress};
 use crate::cpulist;
 use crate::device::Device;
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, errno, Error, Result};
 use crate::replay::{self, ReplayRun};
 use crate::report::backend_color;
 use crate::signal;
 use crate::svg;
 use crate::table::Table;
 use crate::trace::TraceFile;
+use nix::errno::Errno;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -156,7 +157,7 @@ pub fn run(opts: &SweepOptions) -> Result<()> {
                     let run = Run { params, result };
                     points.extend(point_of_bench(&series, n, &run));
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => break 'steps,
+                Err(e) if errno(&e) == Some(Errno::EINTR) => break 'steps,
                 Err(e) => failed.push(format!(
                     "{series} on {n} CPUs, {}: {}",
                     params.backend.name(),
@@ -185,7 +186,7 @@ pub fn run(opts: &SweepOptions) -> Result<()> {
                         };
                         points.extend(point_of_replay(n, &run));
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => break 'steps,
+                    Err(e) if errno(&e) == Some(Errno::EINTR) => break 'steps,
                     Err(e) => failed.push(format!(
                         "replay {} on {n} CPUs, {}: {}",
                         f.name(),
