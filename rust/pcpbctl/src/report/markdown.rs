@@ -124,17 +124,9 @@ pub(super) fn markdown(data: &SuiteData, main: &[&Run], has: &dyn Fn(&str) -> bo
             "Allocating CPUs {}, freeing CPUs {}, {} allocations per allocating CPU, batch {}, \
              seed {}.",
             crate::cpulist::format(&first.alloc_cpus),
-            if first.free_cpus.is_empty() {
-                "as the kernel chooses for the pattern".to_string()
-            } else {
-                crate::cpulist::format(&first.free_cpus)
-            },
+            first.free_cpus_text("as the kernel chooses for the pattern"),
             first.ops,
-            if first.batch == 0 {
-                "default".to_string()
-            } else {
-                first.batch.to_string()
-            },
+            first.batch_text(),
             first.seed
         ));
         p("");
