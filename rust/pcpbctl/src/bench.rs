@@ -73,6 +73,46 @@ pub struct Params {
 }
 
 impl Params {
+    /// A run with the kernel's default batch.
+    pub fn new(
+        pattern: Pattern,
+        backend: Backend,
+        order: u32,
+        alloc: &[u32],
+        free: &[u32],
+        ops: u64,
+        seed: u32,
+    ) -> Params {
+        Params {
+            pattern,
+            backend,
+            order,
+            batch: 0,
+            alloc_cpus: alloc.to_vec(),
+            free_cpus: free.to_vec(),
+            ops,
+            seed,
+        }
+    }
+
+    /// The freeing CPUs as a list, or `default` when the kernel chooses them.
+    pub fn free_cpus_text(&self, default: &str) -> String {
+        if self.free_cpus.is_empty() {
+            default.to_string()
+        } else {
+            crate::cpulist::format(&self.free_cpus)
+        }
+    }
+
+    /// The batch, or `default` for the kernel's.
+    pub fn batch_text(&self) -> String {
+        if self.batch == 0 {
+            "default".to_string()
+        } else {
+            self.batch.to_string()
+        }
+    }
+
     /// The parameters on one line, as `pcpbctl` prints them when the kernel refuses them.
     pub fn describe(&self) -> String {
         format!(

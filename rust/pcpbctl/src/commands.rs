@@ -331,17 +331,16 @@ pub fn bench_error(dev: &Device, err: &std::io::Error, params: &Params) -> Error
         params.order,
         params.backend.name()
     );
-    match errno(err) {
-        Some(Errno::EINTR) => Error::interrupted(&what),
-        Some(Errno::EINVAL) => Error::new(format!(
-            "{what}: the module refused the parameters (EINVAL): {}",
+    dev.run_error(
+        "PCPBUDDY_IOC_BENCH",
+        &what,
+        err,
+        &format!(
+            "the module refused the parameters (EINVAL): {}",
             params.describe()
-        )),
-        Some(Errno::EBUSY) => Error::new(format!(
-            "{what}: pages are outstanding in the pool; benchmarks need an idle pool (EBUSY)"
-        )),
-        _ => dev.error(&format!("PCPBUDDY_IOC_BENCH ({what})"), err),
-    }
+        ),
+        "pages are outstanding in the pool; benchmarks need an idle pool (EBUSY)",
+    )
 }
 
 /// Checks that CPUs are online and below 64.
@@ -428,17 +427,9 @@ pub fn bench(device: &Path, opts: &BenchOptions, json: bool) -> Result<()> {
                 opts.pattern.name(),
                 order,
                 cpulist::format(&p.alloc_cpus),
-                if p.free_cpus.is_empty() {
-                    "default".into()
-                } else {
-                    cpulist::format(&p.free_cpus)
-                },
+                p.free_cpus_text("default"),
                 p.ops,
-                if p.batch == 0 {
-                    "default".into()
-                } else {
-                    p.batch.to_string()
-                },
+                p.batch_text(),
                 p.seed
             );
             print!("{}", report::bench_table(&group).render());

@@ -56,6 +56,25 @@ impl Device {
         }
     }
 
+    /// The error of a failed run (`PCPBUDDY_IOC_BENCH`, `PCPBUDDY_IOC_REPLAY`) of `what`:
+    /// interrupted, refused (`EINVAL`, then `einval`), busy (`EBUSY`, then `ebusy`), or else
+    /// [`Device::error`].
+    pub fn run_error(
+        &self,
+        command: &str,
+        what: &str,
+        err: &io::Error,
+        einval: &str,
+        ebusy: &str,
+    ) -> Error {
+        match errno(err) {
+            Some(Errno::EINTR) => Error::interrupted(what),
+            Some(Errno::EINVAL) => Error::new(format!("{what}: {einval}")),
+            Some(Errno::EBUSY) => Error::new(format!("{what}: {ebusy}")),
+            _ => self.error(&format!("{command} ({what})"), err),
+        }
+    }
+
     /// An error for a failed command, naming the device, the command and the errno.
     pub fn error(&self, command: &str, err: &io::Error) -> Error {
         let name = errno_name(err)

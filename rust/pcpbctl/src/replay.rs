@@ -379,16 +379,13 @@ pub fn abi_ops(ops: &[trace::Op]) -> Vec<ReplayOp> {
 }
 
 fn replay_error(dev: &Device, err: &std::io::Error, what: &str) -> Error {
-    match errno(err) {
-        Some(Errno::EINTR) => Error::interrupted(what),
-        Some(Errno::EINVAL) => Error::new(format!(
-            "{what}: the module refused the trace or the CPUs (EINVAL): an order above its block_order, a CPU offline?"
-        )),
-        Some(Errno::EBUSY) => Error::new(format!(
-            "{what}: pages are outstanding in the pool or a benchmark runs; replays need an idle pool (EBUSY)"
-        )),
-        _ => dev.error(&format!("PCPBUDDY_IOC_REPLAY ({what})"), err),
-    }
+    dev.run_error(
+        "PCPBUDDY_IOC_REPLAY",
+        what,
+        err,
+        "the module refused the trace or the CPUs (EINVAL): an order above its block_order, a CPU offline?",
+        "pages are outstanding in the pool or a benchmark runs; replays need an idle pool (EBUSY)",
+    )
 }
 
 /// `pcpbctl trace replay` options.

@@ -42,15 +42,16 @@ pub fn suite_ops(order: u32, long: bool) -> u64 {
 /// freeing CPUs to the kernel's default for the pattern.
 pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params)> {
     let cpus: Vec<u32> = online.iter().copied().filter(|&c| c < 64).collect();
-    let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| Params {
-        pattern,
-        backend,
-        order,
-        batch: 0,
-        alloc_cpus: alloc.to_vec(),
-        free_cpus: free.to_vec(),
-        ops: suite_ops(order, long),
-        seed: SEED,
+    let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| {
+        Params::new(
+            pattern,
+            backend,
+            order,
+            alloc,
+            free,
+            suite_ops(order, long),
+            SEED,
+        )
     };
     let mut plan = Vec::new();
     for pattern in Pattern::ALL {

@@ -372,54 +372,102 @@ pub fn state_color(state: &str) -> &'static str {
     }
 }
 
-/// Block maps, one panel per title: a square per block in index order, 32 to a row, coloured by
-/// state, with the label (the owner CPU) inside.
-pub fn block_map(title: &str, panels: &[(String, Vec<Cell>)]) -> String {
-    let per_row = 32usize;
-    let cell = 22.0;
-    let width = 20.0 + per_row as f64 * cell + 20.0;
-    let mut height = 50.0;
-    for (_, cells) in panels {
-        height += 30.0 + cells.len().div_ceil(per_row).max(1) as f64 * cell + 10.0;
+/// A block map panel: caption lines above a grid of cells.
+pub struct Panel {
+    pub caption: Vec<String>,
+    pub cells: Vec<Cell>,
+}
+
+/// Roughly the width of `text` at `size` px in a sans-serif font (an average glyph is about
+/// 0.6 em): enough to size the picture so that no caption is clipped.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.6
+}
+
+/// Block maps: a row of panels side by side per row title, each a square per block in index
+/// order coloured by state, with the label (the owner CPU) inside.
+pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
+    let most = rows
+        .iter()
+        .flat_map(|(_, panels)| panels.iter().map(|p| p.cells.len()))
+        .max()
+        .unwrap_or(0);
+    // 16 to a row keeps two panels of up to 256 blocks side by side in a page's width.
+    let per_row = if most <= 256 { 16 } else { 32 };
+    let cell = 20.0;
+    let gap = 40.0;
+    let margin = 20.0;
+    let grid_h = |cells: &[Cell]| cells.len().div_ceil(per_row).max(1) as f64 * cell;
+    let caption_h = |p: &Panel| p.caption.len() as f64 * 15.0 + 6.0;
+    // Each panel is as wide as its grid or its longest caption line.
+    let panel_w = |p: &Panel| {
+        p.caption
+            .iter()
+            .map(|l| text_width(l, 12.0))
+            .fold(per_row as f64 * cell, f64::max)
+    };
+    let mut width = margin + text_width(title, 15.0) + margin;
+    let mut height = 44.0;
+    for (name, panels) in rows {
+        let w: f64 = panels.iter().map(|p| panel_w(p) + gap).sum::<f64>() - gap;
+        width = width.max(margin + w.max(text_width(name, 13.0)) + margin);
+        let h = panels
+            .iter()
+            .map(|p| caption_h(p) + grid_h(&p.cells))
+            .fold(0.0, f64::max);
+        height += 22.0 + h + 18.0;
     }
-    height += 30.0;
-    let mut svg = Svg::new(width, height);
-    svg.text(20.0, 24.0, 15.0, "start", 0.0, title);
-    let mut y = 50.0;
-    for (name, cells) in panels {
-        svg.text(20.0, y + 14.0, 13.0, "start", 0.0, name);
-        y += 24.0;
-        for (i, c) in cells.iter().enumerate() {
-            let x = 20.0 + (i % per_row) as f64 * cell;
-            let yy = y + (i / per_row) as f64 * cell;
-            svg.rect(
-                x,
-                yy,
-                cell - 2.0,
-                cell - 2.0,
-                state_color(&c.state),
-                Some("#888888"),
-            );
-            if !c.label.is_empty() {
-                svg.text(
-                    x + (cell - 2.0) / 2.0,
-                    yy + 15.0,
-                    10.0,
-                    "middle",
-                    0.0,
-                    &c.label,
-                );
+    let legend = ["free", "owned", "fragment", "shared"];
+    let legend_note = "(number: owner CPU)";
+    width = width.max(margin + legend.len() as f64 * 100.0 + text_width(legend_note, 12.0));
+    height += 24.0;
+    let mut svg = Svg::new(width.ceil(), height.ceil());
+    svg.text(margin, 24.0, 15.0, "start", 0.0, title);
+    let mut y = 44.0;
+    for (name, panels) in rows {
+        svg.text(margin, y + 14.0, 13.0, "start", 0.0, name);
+        y += 22.0;
+        let mut x0 = margin;
+        let mut row_h: f64 = 0.0;
+        for panel in panels {
+            for (i, line) in panel.caption.iter().enumerate() {
+                svg.text(x0, y + 12.0 + i as f64 * 15.0, 12.0, "start", 0.0, line);
             }
+            let top = y + caption_h(panel);
+            for (i, c) in panel.cells.iter().enumerate() {
+                let x = x0 + (i % per_row) as f64 * cell;
+                let yy = top + (i / per_row) as f64 * cell;
+                svg.rect(
+                    x,
+                    yy,
+                    cell - 2.0,
+                    cell - 2.0,
+                    state_color(&c.state),
+                    Some("#888888"),
+                );
+                if !c.label.is_empty() {
+                    svg.text(
+                        x + (cell - 2.0) / 2.0,
+                        yy + 13.5,
+                        10.0,
+                        "middle",
+                        0.0,
+                        &c.label,
+                    );
+                }
+            }
+            row_h = row_h.max(caption_h(panel) + grid_h(&panel.cells));
+            x0 += panel_w(panel) + gap;
         }
-        y += cells.len().div_ceil(per_row).max(1) as f64 * cell + 16.0;
+        y += row_h + 18.0;
     }
-    let mut x = 20.0;
-    for state in ["free", "owned", "fragment", "shared"] {
+    let mut x = margin;
+    for state in legend {
         svg.rect(x, y, 14.0, 14.0, state_color(state), Some("#888888"));
         svg.text(x + 20.0, y + 12.0, 12.0, "start", 0.0, state);
         x += 100.0;
     }
-    svg.text(x, y + 12.0, 12.0, "start", 0.0, "(number: owner CPU)");
+    svg.text(x, y + 12.0, 12.0, "start", 0.0, legend_note);
     svg.finish()
 }
 
@@ -519,27 +567,29 @@ mod tests {
         assert_eq!(lines.matches("<circle").count(), 3);
         let empty = line_chart("empty", "x", "y", &[], Some((0.0, 1.0)), false);
         well_formed(&empty);
-        let map = block_map(
-            "blocks",
-            &[(
-                "pool".into(),
-                (0..40)
-                    .map(|i| Cell {
-                        state: if i % 2 == 0 {
-                            "owned".into()
-                        } else {
-                            "free".into()
-                        },
-                        label: if i % 2 == 0 {
-                            "1".into()
-                        } else {
-                            String::new()
-                        },
-                    })
-                    .collect(),
-            )],
-        );
+        let panel = || Panel {
+            caption: vec![
+                "a caption much longer than the grid is wide, which must not be clipped".into(),
+            ],
+            cells: (0..40)
+                .map(|i| Cell {
+                    state: if i % 2 == 0 {
+                        "owned".into()
+                    } else {
+                        "free".into()
+                    },
+                    label: if i % 2 == 0 {
+                        "1".into()
+                    } else {
+                        String::new()
+                    },
+                })
+                .collect(),
+        };
+        let map = block_map("blocks", &[("pool".into(), vec![panel(), panel()])]);
         well_formed(&map);
-        assert_eq!(map.matches("<rect").count(), 1 + 40 + 4);
+        assert_eq!(map.matches("<rect").count(), 1 + 2 * 40 + 4);
+        let width: f64 = map.split('"').nth(3).unwrap().parse().unwrap();
+        assert!(width >= 20.0 + 2.0 * text_width(&panel().caption[0], 12.0) + 40.0);
     }
 }

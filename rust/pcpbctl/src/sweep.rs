@@ -89,15 +89,9 @@ fn point_of_replay(cpus: usize, run: &ReplayRun) -> Option<Point> {
 /// The runs of one sweep step: `bulk` at orders 0 and `block_order` on the first `n` CPUs;
 /// `remote` at order 0 with the first CPU freeing and the next `n - 1` allocating (n >= 2).
 pub fn plan(cpus: &[u32], n: usize, block_order: u32, ops: Option<u64>) -> Vec<(String, Params)> {
-    let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| Params {
-        pattern,
-        backend,
-        order,
-        batch: 0,
-        alloc_cpus: alloc.to_vec(),
-        free_cpus: free.to_vec(),
-        ops: ops.unwrap_or_else(|| bench::default_ops(order, 20_000, 500)),
-        seed: 1,
+    let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| {
+        let ops = ops.unwrap_or_else(|| bench::default_ops(order, 20_000, 500));
+        Params::new(pattern, backend, order, alloc, free, ops, 1)
     };
     let mut plan = Vec::new();
     for order in [0, block_order] {

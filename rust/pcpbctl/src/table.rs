@@ -46,46 +46,26 @@ impl Table {
         self.rows.is_empty()
     }
 
-    /// The table as text, each line ending in a newline, no trailing blanks.
+    /// The table as text, each line ending in a newline, no trailing blanks: laid out by
+    /// comfy-table with no borders, two spaces between columns.
     pub fn render(&self) -> String {
-        let n = self.headers.len();
-        let mut width: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate().take(n) {
-                width[i] = width[i].max(cell.chars().count());
-            }
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::NOTHING)
+            .set_header(&self.headers)
+            .add_rows(&self.rows);
+        for (i, column) in t.column_iter_mut().enumerate() {
+            // The gap between columns is the right padding of one and the left of the next.
+            column.set_padding((u16::from(i > 0), 1));
+            column.set_cell_alignment(match self.align[i] {
+                Align::Left => comfy_table::CellAlignment::Left,
+                Align::Right => comfy_table::CellAlignment::Right,
+            });
         }
-        let mut out = String::new();
-        let mut line = |cells: &[String]| {
-            let mut text = String::new();
-            for (i, w) in width.iter().enumerate() {
-                let cell = cells.get(i).map(String::as_str).unwrap_or("");
-                let pad = w - cell.chars().count();
-                if i > 0 {
-                    text.push_str("  ");
-                }
-                match self.align[i] {
-                    Align::Left => {
-                        text.push_str(cell);
-                        text.push_str(&" ".repeat(pad));
-                    }
-                    Align::Right => {
-                        text.push_str(&" ".repeat(pad));
-                        text.push_str(cell);
-                    }
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        };
-        line(&self.headers);
-        for row in &self.rows {
-            line(row);
-        }
-        out
+        t.lines().map(|l| l.trim_end().to_string() + "\n").collect()
     }
 
-    /// The table in GitHub Markdown (`|`-separated, alignment row).
+    /// The table in GitHub Markdown (`|`-separated, alignment row). By hand: comfy-table's
+    /// Markdown style writes no alignment row (`:---`, `---:`) and does not escape `|`.
     pub fn markdown(&self) -> String {
         let esc = |s: &str| s.replace('|', "\\|");
         let mut out = String::new();
@@ -157,7 +137,13 @@ mod tests {
         let mut t = Table::new(&["name", "value"]);
         t.row(vec!["a".into(), "1".into()]);
         t.row(vec!["longer".into(), "12345".into()]);
-        assert_eq!(t.render(), "name    value\na           1\nlonger  12345\n");
+        t.row(vec!["short".into()]);
+        assert_eq!(
+            t.render(),
+            "name    value\na           1\nlonger  12345\nshort\n"
+        );
+        let t = Table::new(&["ünï", "b"]).align(1, Align::Left);
+        assert_eq!(t.render(), "ünï  b\n");
     }
 
     #[test]

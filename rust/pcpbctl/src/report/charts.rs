@@ -2,7 +2,7 @@
 
 //! The suite's SVG plots of numbers: ns/op bars, the remote sweep, churn fragmentation.
 
-use super::{alloc_cpu_count, backends_in, churn_runs, groups, Series, SuiteData};
+use super::{alloc_cpu_count, backends_in, churn_runs, groups, sweep_runs, SuiteData};
 use crate::abi;
 use crate::bench::{self, Backend, Run};
 use crate::svg;
@@ -48,12 +48,7 @@ pub fn plot_ns_per_op(runs: &[&Run]) -> Option<String> {
 
 /// `remote_cpus.svg`: ns/op of the remote sweep against the number of allocating CPUs.
 pub fn plot_remote_cpus(data: &SuiteData) -> Option<String> {
-    let sweep: Vec<&Run> = data
-        .runs
-        .iter()
-        .filter(|r| r.series == Series::RemoteSweep)
-        .map(|r| &r.run)
-        .collect();
+    let sweep = sweep_runs(data);
     if sweep.is_empty() {
         return None;
     }

@@ -2,6 +2,7 @@
 
 //! `report.md`: the suite's report for people, with the tables and the plots.
 
+use super::block_map::{peak_sample, sample_line};
 use super::tables::{counters_table, spread_table, sweep_table};
 use super::{churn_runs, groups, ratio_text, summary_table, SuiteData};
 use crate::abi;
@@ -123,17 +124,9 @@ pub(super) fn markdown(data: &SuiteData, main: &[&Run], has: &dyn Fn(&str) -> bo
             "Allocating CPUs {}, freeing CPUs {}, {} allocations per allocating CPU, batch {}, \
              seed {}.",
             crate::cpulist::format(&first.alloc_cpus),
-            if first.free_cpus.is_empty() {
-                "as the kernel chooses for the pattern".to_string()
-            } else {
-                crate::cpulist::format(&first.free_cpus)
-            },
+            first.free_cpus_text("as the kernel chooses for the pattern"),
             first.ops,
-            if first.batch == 0 {
-                "default".to_string()
-            } else {
-                first.batch.to_string()
-            },
+            first.batch_text(),
             first.seed
         ));
         p("");
@@ -222,6 +215,19 @@ fn churn_section(data: &SuiteData, p: &mut dyn FnMut(&str), has: &dyn Fn(&str) -
         p("");
     }
     if has("block_map.svg") {
+        for run in &runs {
+            if let Some((i, s)) = peak_sample(&run.result.samples) {
+                p(&format!(
+                    "At the churn peak with `{}` (sample {} of {}): {} (counts; the samples \
+                     name no block and no owner).",
+                    run.params.backend.name(),
+                    i + 1,
+                    run.result.samples.len(),
+                    sample_line(s)
+                ));
+                p("");
+            }
+        }
         for (backend, blocks) in &data.block_maps {
             p(&format!(
                 "Block map after churn with `{}`: {}.",
@@ -230,7 +236,7 @@ fn churn_section(data: &SuiteData, p: &mut dyn FnMut(&str), has: &dyn Fn(&str) -
             ));
             p("");
         }
-        p("![pool block map after churn](block_map.svg)");
+        p("![pool block map at the churn peak and after](block_map.svg)");
         p("");
     }
 }

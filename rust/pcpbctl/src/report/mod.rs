@@ -111,6 +111,15 @@ fn alloc_cpu_count(run: &Run) -> usize {
         })
 }
 
+/// The runs of the remote sweep.
+fn sweep_runs(data: &SuiteData) -> Vec<&Run> {
+    data.runs
+        .iter()
+        .filter(|r| r.series == Series::RemoteSweep)
+        .map(|r| &r.run)
+        .collect()
+}
+
 fn churn_runs(data: &SuiteData) -> Vec<&Run> {
     data.runs
         .iter()

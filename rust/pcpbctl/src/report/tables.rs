@@ -3,7 +3,7 @@
 //! The report's tables: `pcpbctl bench`'s per-(pattern, order) table, the suite's summary, and
 //! the per-pattern spread, counter and remote-sweep tables.
 
-use super::{alloc_cpu_count, backends_in, groups, Series, SuiteData};
+use super::{alloc_cpu_count, backends_in, groups, sweep_runs, SuiteData};
 use crate::abi;
 use crate::bench::{self, Backend, Run, Spread};
 use crate::table::{self, Table};
@@ -165,12 +165,7 @@ pub(super) fn spread_table(runs: &[&Run]) -> Table {
 }
 
 pub(super) fn sweep_table(data: &SuiteData) -> Table {
-    let sweep: Vec<&Run> = data
-        .runs
-        .iter()
-        .filter(|r| r.series == Series::RemoteSweep)
-        .map(|r| &r.run)
-        .collect();
+    let sweep = sweep_runs(data);
     let backends = backends_in(&sweep);
     let mut headers = vec!["alloc CPUs".to_string()];
     headers.extend(backends.iter().map(|b| format!("{} ns/op", b.name())));

@@ -141,7 +141,12 @@ fn renders_every_file() {
     // The bars: one per main run, plus the background and the legend keys.
     assert_eq!(get("ns_per_op.svg").matches("<rect").count(), 1 + 60 + 4);
     assert_eq!(get("remote_cpus.svg").matches("<circle").count(), 12);
-    assert!(get("block_map.svg").contains(">1</text>"));
+    let map = get("block_map.svg");
+    assert!(map.contains(">1</text>"));
+    // The synthetic churn samples peak at the last: 9 free, 7 owned of 16.
+    assert!(map.contains("at the churn peak: sample 8 of 8, 7.0 ms"));
+    assert!(map.contains(">9 free, 7 owned, 0 fragment, 0 shared<"));
+    assert!(md.contains("At the churn peak with `pool` (sample 8 of 8): 9 free, 7 owned"));
 }
 
 #[test]
@@ -170,4 +175,85 @@ fn dates() {
     assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
     assert_eq!(utc_date(951_782_400 + 3600 + 120), "2000-02-29 01:02 UTC");
     assert_eq!(utc_date(20_000 * 86_400), "2024-10-04 00:00 UTC");
+}
+
+/// Renders the plots of a suite's `raw.json` (its churn samples and block maps) into
+/// `$PCPBCTL_PLOT_DIR`, to look at them: `PCPBCTL_RAW=.../raw.json PCPBCTL_PLOT_DIR=/tmp/x
+/// cargo test plots_of_raw -- --ignored`.
+#[test]
+#[ignore]
+fn plots_of_raw() {
+    let raw: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::env::var("PCPBCTL_RAW").unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut data = synthetic();
+    let backend = |v: &serde_json::Value| {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == v.as_str().unwrap())
+            .unwrap()
+    };
+    for r in &mut data.runs {
+        r.run.result.samples.clear();
+    }
+    for run in raw["runs"].as_array().unwrap() {
+        if run["params"]["pattern"] != "churn" {
+            continue;
+        }
+        let b = backend(&run["params"]["backend"]);
+        let samples: Vec<crate::abi::BenchSample> = run["result"]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let u = |k: &str| s[k].as_u64().unwrap();
+                crate::abi::BenchSample {
+                    ns: u("ns"),
+                    free_pages: u("free_pages") as u32,
+                    free_blocks: u("free_blocks") as u32,
+                    owned_blocks: u("owned_blocks") as u32,
+                    fragment_blocks: u("fragment_blocks") as u32,
+                    shared_blocks: u("shared_blocks") as u32,
+                    unusable_max_milli: u("unusable_max_milli") as u32,
+                }
+            })
+            .collect();
+        for r in &mut data.runs {
+            if r.run.params.pattern == Pattern::Churn && r.run.params.backend == b {
+                r.run.result.samples = samples.clone();
+            }
+        }
+    }
+    data.block_maps = raw["block_maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text: String =
+                std::iter::once("index pfn source state owner free order pending\n".to_string())
+                    .chain(m["blocks"].as_array().unwrap().iter().map(|b| {
+                        let o =
+                            |k: &str| b[k].as_u64().map(|x| x.to_string()).unwrap_or("-".into());
+                        format!(
+                            "{} {:#x} {} {} {} {} {} {}\n",
+                            o("index"),
+                            b["pfn"].as_u64().unwrap(),
+                            b["source"].as_str().unwrap(),
+                            b["state"].as_str().unwrap(),
+                            o("owner"),
+                            o("free"),
+                            o("order"),
+                            o("pending")
+                        )
+                    }))
+                    .collect();
+            (backend(&m["after"]), parse_blocks(&text).unwrap())
+        })
+        .collect();
+    let dir = std::path::PathBuf::from(std::env::var("PCPBCTL_PLOT_DIR").unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, content) in render(&data) {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
 }
