@@ -22,6 +22,11 @@ mod glue;
 mod hotplug;
 mod kernel_platform;
 mod kernel_pool;
+/// The allocator core, compiled into the module from the very files that the host crate
+/// `rust/core` tests (see `Documentation/core.md`). Its items are `pub` for the host crate, so
+/// unreachable from here.
+#[path = "../core/src/lib.rs"]
+#[allow(unreachable_pub)]
 mod pcpcore;
 mod rawlock;
 mod replay;
