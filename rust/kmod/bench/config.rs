@@ -5,12 +5,16 @@
 
 use crate::{glue, kernel_pool::KernelPool, uapi};
 use kernel::prelude::*;
+
 /// Runs per round when the caller leaves `batch` at 0 (bulk, rand, softirq).
 const DEFAULT_BATCH: usize = 64;
+
 /// Ring slots per allocating CPU when the caller leaves `batch` at 0 (remote).
 const DEFAULT_RING: usize = 256;
+
 /// Upper bound of `batch`.
 const MAX_BATCH: usize = 1 << 16;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pattern {
     Repeat,
@@ -64,6 +68,7 @@ impl Backend {
         matches!(self, Backend::Pool | Backend::PoolClassic)
     }
 }
+
 /// A validated request.
 pub(super) struct Config {
     pub(super) pattern: Pattern,

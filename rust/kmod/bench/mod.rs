@@ -48,8 +48,10 @@ use core::{
 };
 use kernel::{bindings, prelude::*};
 use patterns::{workers, Exchange, Ring, Worker};
+
 /// Operations between two looks at the stop flag (and `cond_resched()`).
 pub(crate) const CHECK_EVERY: u64 = 64;
+
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: `ktime_get()` has no preconditions.
     unsafe { bindings::ktime_get() as u64 }
@@ -67,6 +69,7 @@ pub(crate) fn spin_until(done: impl Fn() -> bool) {
         }
     }
 }
+
 /// A `KVVec` of `n` zeroed handles.
 pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -75,6 +78,7 @@ pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     }
     Ok(v)
 }
+
 /// What the threads share.
 struct Run<'a> {
     cfg: Config,
@@ -116,6 +120,7 @@ impl Run<'_> {
         self.stop.load(Relaxed)
     }
 }
+
 /// The kthread body.
 ///
 /// # Safety
@@ -155,6 +160,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     run.done.fetch_add(1, Release);
     0
 }
+
 /// Runs the benchmark described by `req` and fills in its results.
 pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let _no_hotplug = NoHotplug::new();

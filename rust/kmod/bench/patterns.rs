@@ -17,8 +17,10 @@ use core::{
     },
 };
 use kernel::prelude::*;
+
 /// Most live allocations a churn thread keeps.
 const CHURN_SLOTS: usize = 256;
+
 /// xorshift64: cheap, and good enough to pick slots and orders.
 fn next_random(state: &mut u64) -> u64 {
     let mut x = *state;
@@ -33,6 +35,7 @@ fn next_random(state: &mut u64) -> u64 {
 fn below(value: u64, bound: usize) -> usize {
     (value % (bound as u64).max(1)) as usize
 }
+
 /// A single-producer single-consumer ring of handles (remote pattern).
 ///
 /// # Invariants
@@ -94,6 +97,7 @@ pub(super) struct Exchange {
     pub(super) handles: KVVec<AtomicUsize>,
     pub(super) count: AtomicUsize,
 }
+
 /// One churn allocation.
 #[derive(Clone, Copy, Default)]
 struct ChurnSlot {
@@ -504,6 +508,7 @@ impl Worker<'_> {
         }
     }
 }
+
 /// Builds the workers of `run` (their buffers are allocated here, before any clock starts).
 pub(super) fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
     let cfg = &run.cfg;

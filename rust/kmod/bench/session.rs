@@ -10,8 +10,10 @@ use core::sync::atomic::{
     Ordering::{Acquire, Release},
 };
 use kernel::{bindings, prelude::*};
+
 /// Only one benchmark runs at a time: it switches the pool's policy and drains its caches.
 static RUNNING: AtomicBool = AtomicBool::new(false);
+
 /// Holds the benchmark slot and the pool's policy; restores the policy when dropped.
 ///
 /// # Invariants
