@@ -57,6 +57,10 @@ struct Handle {
 
 /// The handle table of one open file: slot `h` is handle `h`.
 ///
+/// By hand, not the kernel crate's `XArray`: its 7.3 binding has no index allocation
+/// (`xa_alloc`), stores only boxed (`ForeignOwnable`) entries, and locks with a spinlock, while
+/// the table's mutex is held across an allocation that may sleep (`smp_call_on_cpu()`).
+///
 /// # Invariants
 ///
 /// `vacant` lists exactly the empty slots of `slots`, each once.

@@ -34,7 +34,7 @@
 //! that made them.
 
 use crate::{
-    bench::{self, Api, Backend, FloorApi, KernelApi, NoHotplug, PoolApi, Session},
+    bench::{self, Api, Backend, FloorApi, Instant, KernelApi, NoHotplug, PoolApi, Session},
     glue,
     kernel_pool::KernelPool,
     uapi,
@@ -275,12 +275,13 @@ struct Shared {
     meta: KVVec<AllocMeta>,
     /// Per allocation: `PENDING`, `FAILED`, `FREED` or its handle.
     handles: KVVec<AtomicUsize>,
-    ready: AtomicUsize,
+    ready: Pin<KBox<bench::Readiness>>,
     go: AtomicBool,
     /// Not every thread could be started: run nothing.
     abort: AtomicBool,
     /// Stop early (signal): every thread leaves its stream at its next check.
     stop: AtomicBool,
+    clock: bench::Clock,
     start_ns: AtomicU64,
     end_ns: AtomicU64,
     /// Threads done with their stream.
@@ -307,7 +308,7 @@ struct Worker {
 impl Worker {
     /// Runs the stream, in order; stops early when the run is stopped.
     fn stream<A: Api>(&mut self, shared: &Shared, api: &mut A) {
-        let start = bench::now_ns();
+        let start = Instant::now();
         let mut wait_ns = 0;
         for (i, op) in self.stream.iter().enumerate() {
             let slot = &shared.handles[op.id as usize];
@@ -327,7 +328,7 @@ impl Worker {
                     let mut handle = slot.load(Acquire);
                     if handle == PENDING {
                         // Only a remote free can get here (see the module's doc: the wait ends).
-                        let t0 = bench::now_ns();
+                        let t0 = Instant::now();
                         let mut spins = 0u32;
                         while handle == PENDING && !shared.stop.load(Relaxed) {
                             spin_loop();
@@ -337,7 +338,7 @@ impl Worker {
                             }
                             handle = slot.load(Acquire);
                         }
-                        wait_ns += bench::now_ns() - t0;
+                        wait_ns += bench::ns(t0.elapsed());
                         if handle == PENDING {
                             break;
                         }
@@ -361,10 +362,10 @@ impl Worker {
                 glue::cond_resched();
             }
         }
-        let end = bench::now_ns();
+        let end = Instant::now();
         self.result.wait_ns = wait_ns;
-        self.result.total_ns = (end - start).saturating_sub(wait_ns);
-        shared.end_ns.fetch_max(end, Relaxed);
+        self.result.total_ns = bench::ns(end - start).saturating_sub(wait_ns);
+        shared.end_ns.fetch_max(shared.clock.at(end), Relaxed);
     }
 
     /// Frees what this thread allocated and nobody freed: untimed.
@@ -408,7 +409,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     if let Some(floor) = &shared.floor {
         floor.reset(bench::FLOOR_TOKENS);
     }
-    shared.ready.fetch_add(1, Release);
+    shared.ready.arrive();
     bench::spin_until(|| shared.go.load(Acquire));
     let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
     match shared.backend {
@@ -426,7 +427,8 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     0
 }
 
-/// Sleeps until `done()`; a pending signal sets `stop` and `interrupted` (once).
+/// Sleeps until `done()`; a pending signal sets `stop` and `interrupted` (once). Polls: the 7.3
+/// `Completion` only waits uninterruptibly, and this wait must see signals.
 fn wait_for(stop: &AtomicBool, interrupted: &mut bool, done: impl Fn() -> bool) {
     let task = kernel::current!();
     while !done() {
@@ -469,10 +471,11 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         backend,
         meta,
         handles,
-        ready: AtomicUsize::new(0),
+        ready: bench::Readiness::new()?,
         go: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        clock: bench::Clock::new(),
         start_ns: AtomicU64::new(0),
         end_ns: AtomicU64::new(0),
         streamed: AtomicUsize::new(0),
@@ -510,11 +513,13 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     for worker in workers.iter_mut() {
         let cpu = worker.result.cpu;
         let data = core::ptr::from_mut::<Worker>(worker).cast::<c_void>();
+        shared.ready.expect();
         // SAFETY: `worker` (boxed, so it does not move) and `shared` live until every thread
         // has been stopped below; each worker is used by its thread only until then.
         match unsafe { glue::kthread_on_cpu(thread_main, data, cpu) } {
             Some(task) => tasks.push(task, GFP_KERNEL)?,
             None => {
+                shared.ready.arrive();
                 aborted = true;
                 break;
             }
@@ -523,11 +528,9 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     let threads = tasks.len();
     shared.abort.store(aborted, Release);
     let mut interrupted = false;
-    while shared.ready.load(Acquire) < threads {
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
-    }
+    shared.ready.wait();
     let before = bench::counters(pool);
-    shared.start_ns.store(bench::now_ns(), Relaxed);
+    shared.start_ns.store(shared.clock.now(), Relaxed);
     shared.go.store(true, Release);
     wait_for(&shared.stop, &mut interrupted, || {
         shared.streamed.load(Acquire) == threads
@@ -552,9 +555,9 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         return Err(ENOMEM);
     }
     if pool_backend {
-        samples[1] = bench::fragmentation_sample(pool, bench::now_ns() - start);
+        samples[1] = bench::fragmentation_sample(pool, shared.clock.now() - start);
         session.drain();
-        samples[2] = bench::fragmentation_sample(pool, bench::now_ns() - start);
+        samples[2] = bench::fragmentation_sample(pool, shared.clock.now() - start);
     }
 
     req.elapsed_ns = end - start;

@@ -46,15 +46,38 @@ use core::{
         Ordering::{AcqRel, Acquire, Relaxed, Release},
     },
 };
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, prelude::*, sync::Completion};
 use patterns::{workers, Exchange, Ring, Worker};
 
 /// Operations between two looks at the stop flag (and `cond_resched()`).
 pub(crate) const CHECK_EVERY: u64 = 64;
 
-pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `ktime_get()` has no preconditions.
-    unsafe { bindings::ktime_get() as u64 }
+/// The clock of benchmarks and replays: `CLOCK_MONOTONIC` (`ktime_get()`).
+pub(crate) type Instant = kernel::time::Instant<kernel::time::Monotonic>;
+
+/// Nanoseconds in `delta`, which never is negative here (the clock is monotonic).
+pub(crate) fn ns(delta: kernel::time::Delta) -> u64 {
+    delta.as_nanos() as u64
+}
+
+/// A run's time line: nanoseconds since the run was set up, as a `u64` that threads can share
+/// in an atomic (the start and the end of the timed part).
+pub(crate) struct Clock(Instant);
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Self(Instant::now())
+    }
+
+    /// `t` on this time line.
+    pub(crate) fn at(&self, t: Instant) -> u64 {
+        ns(t - self.0)
+    }
+
+    /// Now on this time line.
+    pub(crate) fn now(&self) -> u64 {
+        self.at(Instant::now())
+    }
 }
 
 /// Spins until `done()`, letting the scheduler in now and then (the vCPUs of an emulated guest
@@ -67,6 +90,51 @@ pub(crate) fn spin_until(done: impl Fn() -> bool) {
         if spins % 1024 == 0 {
             glue::cond_resched();
         }
+    }
+}
+
+/// Wakes the ioctl once every thread it started is ready (a [`Completion`], not a polling loop).
+///
+/// # Invariants
+///
+/// `pending` is 1 (the starter's own count, until [`Readiness::wait`]) plus the threads expected
+/// and not yet ready; `done` is completed when, and only when, it reaches 0.
+#[pin_data]
+pub(crate) struct Readiness {
+    pending: AtomicUsize,
+    #[pin]
+    done: Completion,
+}
+
+impl Readiness {
+    pub(crate) fn new() -> Result<Pin<KBox<Self>>> {
+        // INVARIANT: the starter's count, no thread yet; not completed.
+        KBox::pin_init(
+            pin_init!(Self {
+                pending: AtomicUsize::new(1),
+                done <- Completion::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Counts a thread about to be started.
+    pub(crate) fn expect(&self) {
+        self.pending.fetch_add(1, Relaxed);
+    }
+
+    /// A thread is ready (or, from the starter, will not be started after all).
+    pub(crate) fn arrive(&self) {
+        if self.pending.fetch_sub(1, AcqRel) == 1 {
+            // INVARIANT: the count reached 0 just now, once.
+            self.done.complete_all();
+        }
+    }
+
+    /// Waits, sleeping, until every expected thread is ready.
+    pub(crate) fn wait(&self) {
+        self.arrive();
+        self.done.wait_for_completion();
     }
 }
 
@@ -83,13 +151,14 @@ pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
 struct Run<'a> {
     cfg: Config,
     pool: &'a KernelPool,
-    ready: AtomicUsize,
+    ready: Pin<KBox<Readiness>>,
     go: AtomicBool,
     /// Not every thread could be started: do nothing.
     abort: AtomicBool,
     /// Stop early (signal): every thread stops at its next check and frees what it holds.
     stop: AtomicBool,
     done: AtomicUsize,
+    clock: Clock,
     start_ns: AtomicU64,
     end_ns: AtomicU64,
     barrier_count: AtomicUsize,
@@ -136,7 +205,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     if let Some(floor) = &run.floor {
         floor.reset(FLOOR_TOKENS);
     }
-    run.ready.fetch_add(1, Release);
+    run.ready.arrive();
     spin_until(|| run.go.load(Acquire));
     if !run.abort.load(Acquire) {
         let softirq = cfg.pattern == Pattern::Softirq;
@@ -156,7 +225,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
             },
         }
     }
-    run.end_ns.fetch_max(now_ns(), Relaxed);
+    run.end_ns.fetch_max(run.clock.now(), Relaxed);
     run.done.fetch_add(1, Release);
     0
 }
@@ -194,11 +263,12 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let run = Run {
         cfg,
         pool,
-        ready: AtomicUsize::new(0),
+        ready: Readiness::new()?,
         go: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         done: AtomicUsize::new(0),
+        clock: Clock::new(),
         start_ns: AtomicU64::new(0),
         end_ns: AtomicU64::new(0),
         barrier_count: AtomicUsize::new(0),
@@ -216,11 +286,13 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
         KVec::with_capacity(workers.len(), GFP_KERNEL)?;
     for worker in workers.iter_mut() {
         let data = core::ptr::from_mut::<Worker<'_>>(worker).cast::<c_void>();
+        run.ready.expect();
         // SAFETY: `worker` (boxed, so it does not move) and `run` live until every thread has
         // been stopped below; each worker is used by its thread only until then.
         match unsafe { glue::kthread_on_cpu(thread_main, data, worker.cpu) } {
             Some(task) => tasks.push(task, GFP_KERNEL)?,
             None => {
+                run.ready.arrive();
                 run.abort.store(true, Release);
                 break;
             }
@@ -228,11 +300,11 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     }
     let task = kernel::current!();
     let mut interrupted = false;
-    while run.ready.load(Acquire) < tasks.len() {
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
-    }
-    run.start_ns.store(now_ns(), Relaxed);
+    run.ready.wait();
+    run.start_ns.store(run.clock.now(), Relaxed);
     run.go.store(true, Release);
+    // Polls, as `replay::wait_for` does: this wait must see signals, and the 7.3 `Completion`
+    // only waits uninterruptibly.
     while run.done.load(Acquire) < tasks.len() {
         if !interrupted && task.signal_pending() {
             interrupted = true;
