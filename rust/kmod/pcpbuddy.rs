@@ -84,6 +84,10 @@ struct PcpBuddyModule {
 }
 
 /// Keeps the pool published for as long as the module lives.
+///
+/// # Invariants
+///
+/// While a `PublishedPool` lives, the module's pool is published: [`KernelPool::get`] returns it.
 struct PublishedPool;
 
 impl PublishedPool {
@@ -105,6 +109,7 @@ impl PublishedPool {
         }
         pool.core().set_policy(policy).map_err(|_| EINVAL)?;
         KernelPool::publish(pool);
+        // INVARIANT: published just above; withdrawn only in `drop`.
         Ok(Self)
     }
 }

@@ -41,7 +41,6 @@ use crate::{
 };
 use core::{
     hint::spin_loop,
-    ptr::NonNull,
     sync::atomic::{
         AtomicBool, AtomicU64, AtomicUsize,
         Ordering::{Acquire, Relaxed, Release},
@@ -50,9 +49,13 @@ use core::{
 use kernel::{
     bindings,
     prelude::*,
+    time::Delta,
     transmute::AsBytes,
     uaccess::{UserPtr, UserSlice},
 };
+
+/// How often the ioctl looks at the threads' progress and at signals.
+const POLL: Delta = Delta::from_millis(2);
 
 /// Operations read from user space at a time.
 const CHUNK: usize = 4096;
@@ -95,6 +98,13 @@ struct AllocMeta {
 }
 
 /// A validated trace, split into one stream per thread.
+///
+/// # Invariants
+///
+/// `cpus`, `recorded` and `streams` have one element per thread, no stream empty; every
+/// operation's `id` is below `meta.len()`; no stream holds an allocation that is `over` (left
+/// out) or its free; for every other allocation `meta[id].owner` is the thread whose stream
+/// makes it, and its free (if any) comes after it in trace order.
 struct Trace {
     /// The CPU of each thread (only CPUs whose stream is not empty).
     cpus: KVec<u32>,
@@ -258,6 +268,9 @@ impl Trace {
         for m in meta.iter_mut() {
             m.owner = renumber[usize::from(m.owner)];
         }
+        // INVARIANT: allocations are numbered in trace order and a free names an earlier one
+        // (both checked above); `over` ones were kept out of the streams with their frees; the
+        // owners were renumbered with the streams kept, which are the non-empty ones.
         Ok(Self {
             cpus: kept_cpus,
             recorded: kept_recorded,
@@ -270,6 +283,11 @@ impl Trace {
 }
 
 /// What the threads share.
+///
+/// # Invariants
+///
+/// `handles` has one slot per allocation of the trace (`meta.len()`); `floor` is there for the
+/// floor backend.
 struct Shared {
     backend: Backend,
     meta: KVVec<AllocMeta>,
@@ -427,19 +445,6 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     0
 }
 
-/// Sleeps until `done()`; a pending signal sets `stop` and `interrupted` (once). Polls: the 7.3
-/// `Completion` only waits uninterruptibly, and this wait must see signals.
-fn wait_for(stop: &AtomicBool, interrupted: &mut bool, done: impl Fn() -> bool) {
-    let task = kernel::current!();
-    while !done() {
-        if !*interrupted && task.signal_pending() {
-            *interrupted = true;
-            stop.store(true, Relaxed);
-        }
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(2));
-    }
-}
-
 /// Runs the replay described by `req` and fills in its results.
 pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     let backend = check_header(req)?;
@@ -467,6 +472,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         peak_live,
     } = trace;
     let nr_allocs = meta.len() as u64;
+    // INVARIANT: `handles` was made with one slot per allocation, `floor` for the floor backend.
     let shared = Shared {
         backend,
         meta,
@@ -507,24 +513,12 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     }
 
     // Start one bound thread per CPU; they wait for `go`.
-    let mut tasks: KVec<NonNull<bindings::task_struct>> =
-        KVec::with_capacity(workers.len(), GFP_KERNEL)?;
-    let mut aborted = false;
-    for worker in workers.iter_mut() {
-        let cpu = worker.result.cpu;
-        let data = core::ptr::from_mut::<Worker>(worker).cast::<c_void>();
-        shared.ready.expect();
-        // SAFETY: `worker` (boxed, so it does not move) and `shared` live until every thread
-        // has been stopped below; each worker is used by its thread only until then.
-        match unsafe { glue::kthread_on_cpu(thread_main, data, cpu) } {
-            Some(task) => tasks.push(task, GFP_KERNEL)?,
-            None => {
-                shared.ready.arrive();
-                aborted = true;
-                break;
-            }
-        }
-    }
+    // SAFETY: `thread_main` takes a `Worker`, used by its thread only; the workers and `shared`
+    // live until the threads are stopped below.
+    let (tasks, started) = unsafe {
+        bench::Threads::start(&mut workers, |w| w.result.cpu, thread_main, &shared.ready)?
+    };
+    let aborted = !started;
     let threads = tasks.len();
     shared.abort.store(aborted, Release);
     let mut interrupted = false;
@@ -532,7 +526,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     let before = bench::counters(pool);
     shared.start_ns.store(shared.clock.now(), Relaxed);
     shared.go.store(true, Release);
-    wait_for(&shared.stop, &mut interrupted, || {
+    bench::wait_for(&shared.stop, &mut interrupted, POLL, || {
         shared.streamed.load(Acquire) == threads
     });
     let after = bench::counters(pool);
@@ -544,13 +538,10 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         samples[0] = bench::fragmentation_sample(pool, end - start);
     }
     shared.finish.store(true, Release);
-    wait_for(&shared.stop, &mut interrupted, || {
+    bench::wait_for(&shared.stop, &mut interrupted, POLL, || {
         shared.done.load(Acquire) == threads
     });
-    for t in tasks.drain_all() {
-        // SAFETY: Each task came from `kthread_on_cpu` and is stopped once.
-        unsafe { glue::kthread_stop(t) };
-    }
+    tasks.stop();
     if aborted {
         return Err(ENOMEM);
     }

@@ -22,63 +22,37 @@
 //! operations are timed, and user space divides.
 //!
 //! The parts: [`config`] (the request), [`patterns`] (each thread's loop), [`backends`],
-//! [`measure`] (counters and samples) and [`session`] (what a run holds); this file starts the
-//! threads and collects their results.
+//! [`measure`] (counters and samples), [`session`] (what a run holds) and [`threads`] (starting,
+//! waiting for and timing the threads, shared with the replays); this file runs a benchmark and
+//! collects its results.
 
 mod backends;
 mod config;
 mod measure;
 mod patterns;
 mod session;
+mod threads;
 
 pub(crate) use backends::{Api, FloorApi, KernelApi, PoolApi, FLOOR_TOKENS};
 pub(crate) use config::Backend;
 pub(crate) use measure::{counter_delta, counters, fragmentation_sample};
 pub(crate) use session::{NoHotplug, Session};
+pub(crate) use threads::{ns, wait_for, Clock, Instant, Readiness, Threads};
 
 use crate::{glue, kernel_pool::KernelPool, uapi};
 use config::{Config, Pattern};
 use core::{
     hint::spin_loop,
-    ptr::NonNull,
     sync::atomic::{
         AtomicBool, AtomicU64, AtomicUsize,
         Ordering::{AcqRel, Acquire, Relaxed, Release},
     },
 };
-use kernel::{bindings, prelude::*, sync::Completion};
+use kernel::{bindings, prelude::*, time::Delta};
 use patterns::{workers, Exchange, Ring, Worker};
 
 /// Operations between two looks at the stop flag (and `cond_resched()`).
 pub(crate) const CHECK_EVERY: u64 = 64;
-
-/// The clock of benchmarks and replays: `CLOCK_MONOTONIC` (`ktime_get()`).
-pub(crate) type Instant = kernel::time::Instant<kernel::time::Monotonic>;
-
-/// Nanoseconds in `delta`, which never is negative here (the clock is monotonic).
-pub(crate) fn ns(delta: kernel::time::Delta) -> u64 {
-    delta.as_nanos() as u64
-}
-
-/// A run's time line: nanoseconds since the run was set up, as a `u64` that threads can share
-/// in an atomic (the start and the end of the timed part).
-pub(crate) struct Clock(Instant);
-
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Self(Instant::now())
-    }
-
-    /// `t` on this time line.
-    pub(crate) fn at(&self, t: Instant) -> u64 {
-        ns(t - self.0)
-    }
-
-    /// Now on this time line.
-    pub(crate) fn now(&self) -> u64 {
-        self.at(Instant::now())
-    }
-}
 
 /// Spins until `done()`, letting the scheduler in now and then (the vCPUs of an emulated guest
 /// may outnumber the host's cores).
@@ -93,51 +67,6 @@ pub(crate) fn spin_until(done: impl Fn() -> bool) {
     }
 }
 
-/// Wakes the ioctl once every thread it started is ready (a [`Completion`], not a polling loop).
-///
-/// # Invariants
-///
-/// `pending` is 1 (the starter's own count, until [`Readiness::wait`]) plus the threads expected
-/// and not yet ready; `done` is completed when, and only when, it reaches 0.
-#[pin_data]
-pub(crate) struct Readiness {
-    pending: AtomicUsize,
-    #[pin]
-    done: Completion,
-}
-
-impl Readiness {
-    pub(crate) fn new() -> Result<Pin<KBox<Self>>> {
-        // INVARIANT: the starter's count, no thread yet; not completed.
-        KBox::pin_init(
-            pin_init!(Self {
-                pending: AtomicUsize::new(1),
-                done <- Completion::new(),
-            }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Counts a thread about to be started.
-    pub(crate) fn expect(&self) {
-        self.pending.fetch_add(1, Relaxed);
-    }
-
-    /// A thread is ready (or, from the starter, will not be started after all).
-    pub(crate) fn arrive(&self) {
-        if self.pending.fetch_sub(1, AcqRel) == 1 {
-            // INVARIANT: the count reached 0 just now, once.
-            self.done.complete_all();
-        }
-    }
-
-    /// Waits, sleeping, until every expected thread is ready.
-    pub(crate) fn wait(&self) {
-        self.arrive();
-        self.done.wait_for_completion();
-    }
-}
-
 /// A `KVVec` of `n` zeroed handles.
 pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -148,6 +77,12 @@ pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
 }
 
 /// What the threads share.
+///
+/// # Invariants
+///
+/// `exchange` has `cfg.nr_alloc` sets of `cfg.batch` slots for `rand`, `exit` and `softirq`;
+/// `rings` has `cfg.nr_alloc` rings of `cfg.batch` slots for `remote`; `floor` is there for
+/// the floor backend. A thread indexes them with its allocating rank, below `cfg.nr_alloc`.
 struct Run<'a> {
     cfg: Config,
     pool: &'a KernelPool,
@@ -241,6 +176,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     match cfg.pattern {
         Pattern::Rand | Pattern::Exit | Pattern::Softirq => {
             for _ in 0..cfg.nr_alloc {
+                // INVARIANT: an empty set.
                 exchange.push(
                     Exchange {
                         handles: zeroed(cfg.batch)?,
@@ -260,6 +196,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let floor = (cfg.backend == Backend::Floor)
         .then(glue::Floor::new)
         .transpose()?;
+    // INVARIANT: the sets, rings and floor were made above for `cfg`'s pattern and backend.
     let run = Run {
         cfg,
         pool,
@@ -282,40 +219,20 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let before = counters(pool);
 
     // Start one bound thread per CPU; they wait for `go`.
-    let mut tasks: KVec<NonNull<bindings::task_struct>> =
-        KVec::with_capacity(workers.len(), GFP_KERNEL)?;
-    for worker in workers.iter_mut() {
-        let data = core::ptr::from_mut::<Worker<'_>>(worker).cast::<c_void>();
-        run.ready.expect();
-        // SAFETY: `worker` (boxed, so it does not move) and `run` live until every thread has
-        // been stopped below; each worker is used by its thread only until then.
-        match unsafe { glue::kthread_on_cpu(thread_main, data, worker.cpu) } {
-            Some(task) => tasks.push(task, GFP_KERNEL)?,
-            None => {
-                run.ready.arrive();
-                run.abort.store(true, Release);
-                break;
-            }
-        }
-    }
-    let task = kernel::current!();
+    // SAFETY: `thread_main` takes a `Worker`, used by its thread only; the workers and `run`
+    // live until the threads are stopped below.
+    let (threads, started) =
+        unsafe { Threads::start(&mut workers, |w| w.cpu, thread_main, &run.ready)? };
+    run.abort.store(!started, Release);
     let mut interrupted = false;
     run.ready.wait();
     run.start_ns.store(run.clock.now(), Relaxed);
     run.go.store(true, Release);
-    // Polls, as `replay::wait_for` does: this wait must see signals, and the 7.3 `Completion`
-    // only waits uninterruptibly.
-    while run.done.load(Acquire) < tasks.len() {
-        if !interrupted && task.signal_pending() {
-            interrupted = true;
-            run.stop.store(true, Relaxed);
-        }
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
-    }
-    for t in tasks.drain_all() {
-        // SAFETY: Each task came from `kthread_on_cpu` and is stopped once.
-        unsafe { glue::kthread_stop(t) };
-    }
+    let n = threads.len();
+    wait_for(&run.stop, &mut interrupted, Delta::from_millis(5), || {
+        run.done.load(Acquire) >= n
+    });
+    threads.stop();
     if run.abort.load(Relaxed) {
         return Err(ENOMEM);
     }

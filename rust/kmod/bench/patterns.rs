@@ -93,6 +93,10 @@ impl Ring {
 
 /// The runs one CPU allocated in a round of `rand`, `exit` or `softirq`, for another CPU to
 /// free.
+///
+/// # Invariants
+///
+/// `count <= handles.len()`: the first `count` slots hold the set's handles.
 pub(super) struct Exchange {
     pub(super) handles: KVVec<AtomicUsize>,
     pub(super) count: AtomicUsize,
@@ -127,6 +131,10 @@ pub(super) struct Worker<'a> {
 }
 
 /// A softirq batch: the set to fill or empty, and what the handler measured.
+///
+/// # Invariants
+///
+/// `n <= set.handles.len()`: the handler that fills the set has room for `n` handles.
 struct SoftirqBatch<'a, A> {
     api: &'a mut A,
     set: &'a Exchange,
@@ -138,6 +146,8 @@ struct SoftirqBatch<'a, A> {
 
 impl<'a, A: Api> SoftirqBatch<'a, A> {
     fn new(api: &'a mut A, set: &'a Exchange, order: u32, n: usize) -> Self {
+        // INVARIANT: callers pass a round's size, at most `batch`, the set's length (see `Run`).
+        debug_assert!(n <= set.handles.len());
         Self {
             api,
             set,
