@@ -44,7 +44,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::Mutex,
-    transmute::AsBytes,
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserSlice, UserSliceReader, UserSliceWriter},
 };
 
@@ -56,6 +56,10 @@ struct Handle {
 }
 
 /// The handle table of one open file: slot `h` is handle `h`.
+///
+/// By hand, not the kernel crate's `XArray`: its 7.3 binding has no index allocation
+/// (`xa_alloc`), stores only boxed (`ForeignOwnable`) entries, and locks with a spinlock, while
+/// the table's mutex is held across an allocation that may sleep (`smp_call_on_cpu()`).
 ///
 /// # Invariants
 ///
@@ -377,35 +381,26 @@ fn drain(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
 }
 
 fn bench(pool: &KernelPool, user: UserSlice) -> Result {
-    let (mut reader, mut writer) = user.reader_writer();
-    // 5 KiB: on the heap, not on the kernel stack.
-    let mut req = KBox::<uapi::Bench>::new_uninit(GFP_KERNEL)?;
-    // SAFETY: Zeroes are a valid `Bench` (integers only).
-    let mut req = unsafe {
-        req.as_mut_ptr().write_bytes(0, 1);
-        req.assume_init()
-    };
-    reader.read_slice(req.as_bytes_mut())?;
-    let result = crate::bench::run(pool, &mut req);
-    // The results are written back even for EINTR: what ran before the signal is valid.
-    if result.is_ok() || result == Err(EINTR) {
-        writer.write_slice(req.as_bytes())?;
-    }
-    result
+    in_out::<uapi::Bench>(user, |req| crate::bench::run(pool, req))
 }
 
 fn replay(pool: &KernelPool, user: UserSlice) -> Result {
+    in_out::<uapi::Replay>(user, |req| crate::replay::run(pool, req))
+}
+
+/// Reads a request of a long-running ioctl (bench, replay), runs it and writes the results back,
+/// also for `EINTR`: what ran before the signal is valid.
+fn in_out<T: AsBytes + FromBytes>(user: UserSlice, run: impl FnOnce(&mut T) -> Result) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
-    // 5 KiB: on the heap, not on the kernel stack.
-    let mut req = KBox::<uapi::Replay>::new_uninit(GFP_KERNEL)?;
-    // SAFETY: Zeroes are a valid `Replay` (integers only).
+    // About 5 KiB: on the heap, not on the kernel stack.
+    let mut req = KBox::<T>::new_uninit(GFP_KERNEL)?;
+    // SAFETY: `T: FromBytes`: every bit pattern is a valid `T`, zeroes too.
     let mut req = unsafe {
         req.as_mut_ptr().write_bytes(0, 1);
         req.assume_init()
     };
     reader.read_slice(req.as_bytes_mut())?;
-    let result = crate::replay::run(pool, &mut req);
-    // The results are written back even for EINTR: what ran before the signal is valid.
+    let result = run(&mut req);
     if result.is_ok() || result == Err(EINTR) {
         writer.write_slice(req.as_bytes())?;
     }

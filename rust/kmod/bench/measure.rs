@@ -7,6 +7,7 @@ use crate::{
     pcpcore::stats::{bench_counter, CpuCounters, GlobalCounters},
     uapi,
 };
+
 /// The pool's fragmentation now, `ns` into the run.
 pub(crate) fn fragmentation_sample(pool: &KernelPool, ns: u64) -> uapi::BenchSample {
     let info = pool.core().fragmentation();
@@ -23,6 +24,7 @@ pub(crate) fn fragmentation_sample(pool: &KernelPool, ns: u64) -> uapi::BenchSam
         unusable_max_milli: (unusable * 1000).checked_div(info.free_pages).unwrap_or(0) as u32,
     }
 }
+
 /// The pool's counters summed over CPUs, and the global ones.
 pub(crate) fn counters(pool: &KernelPool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())
