@@ -4,9 +4,11 @@
 //! variants and `pcpbuddy_get_info()` (declared in `include/linux/pcpbuddy.h`) do.
 //!
 //! The exported functions themselves are in `pcpbuddy_glue.c`: each disables interrupts, takes
-//! this CPU's magazine with `this_cpu_ptr()` and calls the `pcpbuddy_rs_*` entry point below, so
-//! that the common path is a handful of inline instructions around one call (see the glue's
-//! header comment for why that part is C). Here: the pool, the magazine, the reference counts.
+//! this CPU's pool (its node's, see `nodes.rs`) and its magazine of it from two per-CPU
+//! variables and calls the `pcpbuddy_rs_*` entry point below, so that the common path is a
+//! handful of inline instructions around one call (see the glue's header comment for why that
+//! part is C). Here: the pool, the magazine, the reference counts, and with one pool per node
+//! the fallback to other nodes' pools and the routing of frees to the page's owner.
 //!
 //! Context: every context but NMI (refused and counted). Nothing here sleeps or waits for
 //! another CPU; the only lock on the slow path is interrupt-safe.
@@ -18,8 +20,9 @@
 
 use crate::{
     front::Front,
-    kernel_pool::KernelPool,
-    pcpcore::{platform::Platform, pool::FastFree},
+    kernel_pool::{current_cpu, KernelPool},
+    nodes::NodePools,
+    pcpcore::{magazine::Magazine, platform::Platform, pool::FastFree},
     trace, uapi,
 };
 use kernel::{bindings, prelude::*};
@@ -35,27 +38,36 @@ pub(crate) struct RsAllocation {
     compound: bool,
 }
 
+/// The pool and magazine the C glue passes: this CPU's local pool and its magazine of it.
+///
+/// # Safety
+///
+/// Interrupts are disabled and stay so while the references live; `pool` is a published pool
+/// and `mag` this CPU's magazine of it.
+unsafe fn local<'a>(pool: *const c_void, mag: *mut c_void) -> (&'a KernelPool, &'a mut Magazine) {
+    // SAFETY: By the function's contract: a published pool lives while an entry point runs (no
+    // module that calls the API can be loaded while the pools are withdrawn).
+    let pool = unsafe { &*pool.cast::<KernelPool>() };
+    // SAFETY: By the function's contract.
+    (pool, unsafe { Front::this_cpu(mag) })
+}
+
 /// Allocation entry point: the first page (null if none) and whether the caller must make the
 /// pages a compound page.
 ///
 /// # Safety
 ///
-/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines.
+/// Interrupts are disabled; `pool` is this CPU's published local pool and `mag` this CPU's
+/// magazine of it.
 #[no_mangle]
 unsafe extern "C" fn pcpbuddy_rs_alloc(
-    front: *mut c_void,
+    pool: *const c_void,
+    mag: *mut c_void,
     order: c_uint,
     folio: bool,
 ) -> RsAllocation {
-    let none = RsAllocation {
-        page: core::ptr::null_mut(),
-        compound: false,
-    };
-    let Some(pool) = KernelPool::get() else {
-        return none;
-    };
     // SAFETY: By the function's contract.
-    let mag = unsafe { Front::this_cpu(front) };
+    let (pool, mag) = unsafe { local(pool, mag) };
     if let Some((page, compound)) = pool.alloc_fast(mag, order, folio) {
         let allocation = RsAllocation { page, compound };
         if trace::alloc_enabled() {
@@ -67,7 +79,45 @@ unsafe extern "C" fn pcpbuddy_rs_alloc(
     }
     match pool.alloc_slow(mag, order, folio) {
         Ok((page, compound)) => RsAllocation { page, compound },
-        Err(_) => none,
+        Err(e) if e == ENOMEM => {
+            // SAFETY: Interrupts are disabled (the function's contract).
+            unsafe { alloc_elsewhere(pool, order, folio) }
+        }
+        Err(_) => RsAllocation {
+            page: core::ptr::null_mut(),
+            compound: false,
+        },
+    }
+}
+
+/// An allocation the CPU's local pool could not serve: from the other nodes' pools, nearest
+/// first, counted in the local pool's `node_fallbacks` (none with a single pool).
+///
+/// # Safety
+///
+/// Interrupts are disabled, and the caller holds no reference to this CPU's magazines of the
+/// other pools.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_elsewhere(local: &KernelPool, order: u32, folio: bool) -> RsAllocation {
+    if let Some(pools) = NodePools::get() {
+        for pool in pools.fallbacks(local) {
+            // SAFETY: Interrupts are disabled; no other reference to this magazine is live.
+            let Some(mag) = (unsafe { pool.this_cpu_magazine() }) else {
+                continue;
+            };
+            if let Ok((page, compound)) = pool.alloc(mag, order, folio) {
+                // Interrupts are off on this CPU: its counter's only writer.
+                if let Some(stats) = local.core().platform().try_cpu_stats(current_cpu()) {
+                    stats.node_fallbacks.inc();
+                }
+                return RsAllocation { page, compound };
+            }
+        }
+    }
+    RsAllocation {
+        page: core::ptr::null_mut(),
+        compound: false,
     }
 }
 
@@ -84,20 +134,17 @@ extern "C" fn alloc_traced(allocation: RsAllocation, order: c_uint, folio: bool)
 ///
 /// # Safety
 ///
-/// Interrupts are disabled and `front` is `this_cpu_ptr()` of the published magazines. `page`
-/// may be anything (it is checked before use).
+/// As for [`pcpbuddy_rs_alloc`]. `page` may be anything (it is checked before use).
 #[no_mangle]
 unsafe extern "C" fn pcpbuddy_rs_free(
-    front: *mut c_void,
+    pool: *const c_void,
+    mag: *mut c_void,
     page: *mut bindings::page,
     order: c_uint,
     kind: c_int,
 ) -> c_int {
-    let Some(pool) = KernelPool::get() else {
-        return ENODEV.to_errno();
-    };
     // SAFETY: By the function's contract.
-    let mag = unsafe { Front::this_cpu(front) };
+    let (pool, mag) = unsafe { local(pool, mag) };
     if kind == FREE_PAGES {
         match pool.free_pages_fast(mag, page, order) {
             FastFree::Cached => {
@@ -111,6 +158,25 @@ unsafe extern "C" fn pcpbuddy_rs_free(
             FastFree::Declined => {}
         }
     }
+    // A page of another node's pool goes to its owner, through this CPU's magazine of it.
+    if let Some(owner) = NodePools::get().and_then(|pools| pools.owner_elsewhere(pool, page)) {
+        // SAFETY: Interrupts are disabled; `mag` is not used again, and no other reference to
+        // this CPU's magazine of the owner is live.
+        if let Some(owner_mag) = unsafe { owner.this_cpu_magazine() } {
+            return free_local(owner, owner_mag, page, order, kind);
+        }
+    }
+    free_local(pool, mag, page, order, kind)
+}
+
+/// A free that `pool`'s magazine fast path did not take, through `mag` (traced by the callee).
+fn free_local(
+    pool: &KernelPool,
+    mag: &mut Magazine,
+    page: *mut bindings::page,
+    order: u32,
+    kind: c_int,
+) -> c_int {
     let result = match kind {
         FREE_PAGES => pool.free_pages_slow(mag, page, order),
         FREE_FOLIO => pool.free_folio(mag, page, order),
@@ -140,9 +206,13 @@ unsafe extern "C" fn pcpbuddy_rs_prepare_free_folio(
     folio: *mut bindings::folio,
     order: *mut c_uint,
 ) -> c_int {
-    let Some(pool) = KernelPool::get() else {
+    let Some(pools) = NodePools::get() else {
         return ENODEV.to_errno();
     };
+    // The page's owner; a page of no pool is refused (and counted) by the first.
+    let pool = pools
+        .owner_of(folio.cast())
+        .map_or(pools.first(), |(pool, _)| pool);
     match pool.prepare_free_folio(folio) {
         Ok(o) => {
             // SAFETY: By the function's contract.
@@ -159,24 +229,22 @@ extern "C" fn pcpbuddy_rs_may_have_more(order: c_uint) -> bool {
     KernelPool::get().is_some_and(|pool| order <= pool.block_order())
 }
 
-/// Returns a magazine to `pool` (null: the published pool).
+/// Returns this CPU's magazine of `pool` (null: of every published pool).
 ///
 /// # Safety
 ///
-/// Interrupts are disabled, `pool` is null or points to a live [`KernelPool`] whose magazines are
-/// published, and `front` is `this_cpu_ptr()` of those magazines.
+/// Interrupts are disabled, no entry point is interrupted (they run with interrupts disabled),
+/// and `pool` is null or points to a live [`KernelPool`].
 #[no_mangle]
-unsafe extern "C" fn pcpbuddy_rs_flush_magazine(pool: *const c_void, front: *mut c_void) {
-    let pool = if pool.is_null() {
-        KernelPool::get()
+unsafe extern "C" fn pcpbuddy_rs_flush_local(pool: *const c_void) {
+    if pool.is_null() {
+        if let Some(pools) = NodePools::get() {
+            // SAFETY: By the function's contract.
+            unsafe { pools.flush_this_cpu() };
+        }
     } else {
         // SAFETY: By the function's contract.
-        Some(unsafe { &*pool.cast::<KernelPool>() })
-    };
-    if let Some(pool) = pool {
-        // SAFETY: By the function's contract.
-        pool.core()
-            .flush_magazine(unsafe { Front::this_cpu(front) });
+        unsafe { (*pool.cast::<KernelPool>()).flush_this_cpu() };
     }
 }
 
@@ -184,7 +252,7 @@ unsafe extern "C" fn pcpbuddy_rs_flush_magazine(pool: *const c_void, front: *mut
 #[no_mangle]
 extern "C" fn pcpbuddy_rs_refuse_nmi() -> c_int {
     if let Some(pool) = KernelPool::get() {
-        let cpu = crate::kernel_pool::current_cpu();
+        let cpu = current_cpu();
         // Only NMIs write this counter, and they do not nest: one writer.
         if cpu < pool.core().nr_cpus() {
             pool.core().platform().cpu_stats(cpu).nmi_refused.inc();
@@ -203,11 +271,11 @@ unsafe extern "C" fn pcpbuddy_rs_get_info(info: *mut uapi::Info) -> c_int {
     if info.is_null() {
         return EINVAL.to_errno();
     }
-    let Some(pool) = KernelPool::get() else {
+    let Some(pools) = NodePools::get() else {
         return ENODEV.to_errno();
     };
     // SAFETY: `info` is non-null and, by the caller's promise, valid for writes.
-    unsafe { info.write(pool.info()) };
+    unsafe { info.write(pools.info()) };
     0
 }
 

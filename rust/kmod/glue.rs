@@ -51,7 +51,17 @@ extern "C" {
     fn pcpbuddy_glue_front_alloc(size: usize, align: usize) -> *mut c_void;
     fn pcpbuddy_glue_front_free(front: *mut c_void);
     fn pcpbuddy_glue_front_of(front: *mut c_void, cpu: c_uint) -> *mut c_void;
-    fn pcpbuddy_glue_front_publish(front: *mut c_void);
+    fn pcpbuddy_glue_local_publish(cpu: c_uint, pool: *const c_void, mag: *mut c_void);
+    fn pcpbuddy_glue_cpu_to_node(cpu: c_uint) -> c_int;
+    fn pcpbuddy_glue_nr_node_ids() -> c_int;
+    fn pcpbuddy_glue_node_has_memory(nid: c_int) -> bool;
+    fn pcpbuddy_glue_node_distance(from: c_int, to: c_int) -> c_int;
+    fn pcpbuddy_glue_page_to_nid(page: *const bindings::page) -> c_int;
+    fn pcpbuddy_glue_contig_alloc_node(
+        nr_pages: c_ulong,
+        gfp: bindings::gfp_t,
+        nid: c_int,
+    ) -> *mut bindings::page;
     fn pcpbuddy_glue_flush_all_magazines(pool: *const c_void);
     fn pcpbuddy_glue_flush_this_magazine(pool: *const c_void);
     fn pcpbuddy_glue_cancel_flush_work();
@@ -315,16 +325,59 @@ pub(crate) unsafe fn front_of(front: *mut c_void, cpu: u32) -> *mut c_void {
     unsafe { pcpbuddy_glue_front_of(front, cpu) }
 }
 
-/// Publishes the magazines to the API's entry points, or withdraws them (null).
+/// Publishes `cpu`'s pool and its magazine of that pool to the API's entry points, or withdraws
+/// them (both null).
 ///
 /// # Safety
 ///
-/// A non-null `front` holds an initialised magazine for every possible CPU and stays valid
-/// until it is withdrawn; after withdrawing, the caller waits for the entry points in flight
-/// (the module's unload guarantees there are none).
-pub(crate) unsafe fn front_publish(front: *mut c_void) {
+/// A non-null `pool` is a [`crate::kernel_pool::KernelPool`] and `mag` its magazine of `cpu`
+/// (initialised), both valid until withdrawn; after withdrawing, the caller waits for the entry
+/// points in flight (the module's unload guarantees there are none).
+pub(crate) unsafe fn local_publish(cpu: u32, pool: *const c_void, mag: *mut c_void) {
     // SAFETY: By the caller's promises.
-    unsafe { pcpbuddy_glue_front_publish(front) }
+    unsafe { pcpbuddy_glue_local_publish(cpu, pool, mag) }
+}
+
+/// `cpu_to_node()` of a possible CPU.
+pub(crate) fn cpu_to_node(cpu: u32) -> i32 {
+    // SAFETY: A per-CPU read of an initialised variable (`cpu` is checked by the caller to be
+    // possible; every possible CPU has one).
+    unsafe { pcpbuddy_glue_cpu_to_node(cpu) }
+}
+
+/// `nr_node_ids`: the highest possible node id + 1.
+pub(crate) fn nr_node_ids() -> i32 {
+    // SAFETY: Reads a variable set at boot.
+    unsafe { pcpbuddy_glue_nr_node_ids() }
+}
+
+/// Whether node `nid` has memory (`N_MEMORY`).
+pub(crate) fn node_has_memory(nid: i32) -> bool {
+    // SAFETY: The C side range-checks `nid`.
+    unsafe { pcpbuddy_glue_node_has_memory(nid) }
+}
+
+/// `node_distance()` between two node ids below [`nr_node_ids`].
+pub(crate) fn node_distance(from: i32, to: i32) -> i32 {
+    // SAFETY: Reads the distance table (both ids are possible nodes, the caller's promise).
+    unsafe { pcpbuddy_glue_node_distance(from, to) }
+}
+
+/// `page_to_nid()`.
+///
+/// # Safety
+///
+/// `page` is a valid `struct page` (it reads its flags).
+pub(crate) unsafe fn page_to_nid(page: *const bindings::page) -> i32 {
+    // SAFETY: By the caller's promise.
+    unsafe { pcpbuddy_glue_page_to_nid(page) }
+}
+
+/// `alloc_contig_pages()` of `nr_pages` on node `nid` only (a node mask of one), or null.
+pub(crate) fn contig_alloc_node(nr_pages: usize, gfp: bindings::gfp_t, nid: i32) -> *mut bindings::page {
+    // SAFETY: `nid` is an online node with memory (the caller's check): the C side builds a
+    // node mask of it; may sleep (process context).
+    unsafe { pcpbuddy_glue_contig_alloc_node(nr_pages as c_ulong, gfp, nid) }
 }
 
 /// Every online CPU returns its magazine to `pool` (an IPI to each, waiting). Process context
@@ -333,6 +386,13 @@ pub(crate) fn flush_all_magazines(pool: &crate::kernel_pool::KernelPool) {
     // SAFETY: Called from process context (ioctl, debugfs, unload, hotplug); no lock held.
     // `pool` outlives the call, which waits for every CPU.
     unsafe { pcpbuddy_glue_flush_all_magazines(core::ptr::from_ref(pool).cast()) }
+}
+
+/// Every online CPU returns its magazines to every published pool (an IPI to each, waiting).
+/// Process context with interrupts enabled, no spinlock held.
+pub(crate) fn flush_all_published_magazines() {
+    // SAFETY: As for `flush_all_magazines`; null names every published pool.
+    unsafe { pcpbuddy_glue_flush_all_magazines(core::ptr::null()) }
 }
 
 /// This CPU returns its magazine to `pool`.

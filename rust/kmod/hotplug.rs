@@ -3,7 +3,8 @@
 //! CPU hotplug: nothing a CPU holds is stranded when it goes offline.
 //!
 //! * When a CPU goes down, its teardown callback (`CPUHP_AP_ONLINE_DYN`, on that CPU, process
-//!   context) returns its magazine and drains its cache to the global pool.
+//!   context) returns its magazine and drains its cache to the global pool, in every node's
+//!   pool.
 //! * Once it is dead, the dead callback (`CPUHP_BP_PREPARE_DYN`, on another CPU) returns
 //!   whatever the CPU cached between its teardown and its death (interrupts and kernel threads
 //!   may allocate and free there until the very end), reaching the dead CPU's magazine directly:
@@ -13,7 +14,7 @@
 //! Linux 7.3's Rust crate has no cpuhp abstraction; this uses `__cpuhp_setup_state()` (the
 //! function behind the `cpuhp_setup_state_nocalls()` macro) with dynamic states.
 
-use crate::{glue, kernel_pool::KernelPool};
+use crate::{glue, nodes::NodePools};
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// The registered hotplug states; removed when dropped.
@@ -83,9 +84,9 @@ impl Drop for Hotplug {
     }
 }
 
-/// Teardown on the CPU going offline: its magazine and its cache go back.
+/// Teardown on the CPU going offline: its magazines and its caches go back.
 extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
-    if let Some(pool) = KernelPool::get() {
+    for pool in NodePools::get().into_iter().flat_map(NodePools::iter) {
         glue::flush_this_magazine(pool);
         pool.core().drain_cpu(cpu as usize);
     }
@@ -94,7 +95,7 @@ extern "C" fn cpu_going_down(cpu: c_uint) -> c_int {
 
 /// On another CPU, once `cpu` is dead: what it cached at the very end goes back too.
 extern "C" fn cpu_dead(cpu: c_uint) -> c_int {
-    if let Some(pool) = KernelPool::get() {
+    for pool in NodePools::get().into_iter().flat_map(NodePools::iter) {
         // SAFETY: `cpu` is dead: nothing runs there, and only its dead callback (this one)
         // touches its magazine now.
         if let Some(mag) = unsafe { pool.front().magazine_of(cpu) } {

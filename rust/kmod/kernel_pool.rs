@@ -3,10 +3,12 @@
 //! The pool: reserved pageblocks, the allocator core running over them, the per-CPU magazines,
 //! and the mapping between the core's page indices and the kernel's `struct page`s.
 //!
-//! Every interface of the module (the misc device, debugfs, the exported API, CPU hotplug)
-//! reaches the pool through [`KernelPool::get`]. The instance is published in `init` before any
-//! interface is registered and withdrawn in `exit` after all of them are gone, so an interface
-//! never sees it missing.
+//! The module holds one pool, or one per NUMA node (`node=-1`), in a [`NodePools`] set
+//! (`nodes.rs`), which publishes them. Every interface of the module (the misc device, debugfs,
+//! the exported API, CPU hotplug) reaches them through [`NodePools::get`], or the first pool
+//! through [`KernelPool::get`]. The set is published in `init` before any interface is
+//! registered and withdrawn in `exit` after all of them are gone, so an interface never sees it
+//! missing.
 //!
 //! # Pages and indices
 //!
@@ -26,6 +28,7 @@ use crate::{
     front::Front,
     glue,
     kernel_platform::KernelPlatform,
+    nodes::NodePools,
     pcpcore::{
         error::{AllocError, FreeError},
         frame_table::FrameTable,
@@ -38,7 +41,7 @@ use crate::{
     table::Table,
     uapi,
 };
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use kernel::{bindings, prelude::*};
 
 /// What the pool was asked for at load (module parameters, validated).
@@ -50,6 +53,21 @@ pub(crate) struct Config {
     pub(crate) source: SourcePolicy,
     /// NUMA node, or `NUMA_NO_NODE`.
     pub(crate) node: i32,
+    /// Every block must be on `node` (one pool per node); else `node` is a preference.
+    pub(crate) strict: bool,
+}
+
+/// "node N: " before a message about one of several node pools; nothing for a single pool.
+struct NodeLabel<'a>(&'a Config);
+
+impl kernel::fmt::Display for NodeLabel<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        if self.0.strict {
+            write!(f, "node {}: ", self.0.node)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The pool.
@@ -63,6 +81,8 @@ pub(crate) struct Config {
 ///   is published.
 pub(crate) struct KernelPool {
     config: Config,
+    /// Its place in the published [`NodePools`] (0 for a pool that is not published).
+    slot: usize,
     pageblock_order: u32,
     core: CorePool<KernelPlatform>,
     memmap_base: usize,
@@ -80,12 +100,6 @@ pub(crate) struct KernelPool {
     /// The reserved memory. Given back in `drop`, after the core is done with it.
     blocks: KVVec<Pageblock>,
 }
-
-/// The published pool, or null while the module is not (or no longer) live.
-///
-/// A `core` atomic rather than `kernel::sync::atomic::Atomic`: the latter goes through an
-/// out-of-line C helper on every access in 7.3, and every API call loads this.
-static POOL: AtomicPtr<KernelPool> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The CPU the caller runs on. The caller may be migrated right after: use it for locality or
 /// reporting only.
@@ -129,11 +143,12 @@ impl KernelPool {
         let nr_blocks = ((config.size_mb as usize) << 20) >> block_shift;
         let mut blocks = KVVec::with_capacity(nr_blocks, GFP_KERNEL)?;
         for _ in 0..nr_blocks {
-            match Pageblock::acquire_any(config.source, order, config.node) {
+            match Pageblock::acquire_any(config.source, order, config.node, config.strict) {
                 Ok(block) => blocks.push(block, GFP_KERNEL)?,
                 Err(e) => {
                     pr_err!(
-                        "source={}: reserved only {} of {} MiB ({} of {} pageblocks): {:?}\n",
+                        "{}source={}: reserved only {} of {} MiB ({} of {} pageblocks): {:?}\n",
+                        NodeLabel(&config),
                         config.source.name(),
                         (blocks.len() << block_shift) >> 20,
                         config.size_mb,
@@ -178,6 +193,7 @@ impl KernelPool {
         Ok(KBox::new(
             Self {
                 config,
+                slot: 0,
                 pageblock_order: order,
                 core,
                 memmap_base,
@@ -193,38 +209,51 @@ impl KernelPool {
         )?)
     }
 
-    /// Publishes `pool` as the module's pool, and its magazines to the API's entry points.
-    pub(crate) fn publish(mut pool: KBox<Self>) {
-        // SAFETY: Every possible CPU's magazine is initialised (type invariant of `Front`), and
-        // the front lives until the pool's `drop` withdraws it.
-        unsafe { glue::front_publish(pool.front.as_percpu()) };
-        pool.published = true;
-        POOL.store(KBox::into_raw(pool), Ordering::Release);
+    /// Marks the pool as the `slot`-th of the published set (whose `publish` publishes its
+    /// magazines to the API's entry points).
+    pub(crate) fn set_published(&mut self, slot: usize) {
+        self.slot = slot;
+        self.published = true;
     }
 
-    /// Withdraws and drops the published pool.
+    /// The first published pool (the only one unless `node=-1`), if the module is live.
+    #[inline]
+    pub(crate) fn get() -> Option<&'static Self> {
+        NodePools::get().map(NodePools::first)
+    }
+
+    /// Its place in the published set.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// The NUMA node the pool was asked to take its memory from (`NUMA_NO_NODE`: any).
+    pub(crate) fn node(&self) -> i32 {
+        self.config.node
+    }
+
+    /// This CPU's magazine of this pool (interrupts disabled, and no other reference to it live).
     ///
     /// # Safety
     ///
-    /// No interface that reaches the pool through [`KernelPool::get`] may be registered any more, and
-    /// no reference obtained from it may still be live.
-    pub(crate) unsafe fn withdraw() {
-        let pool = POOL.swap(core::ptr::null_mut(), Ordering::Acquire);
-        if !pool.is_null() {
-            // SAFETY: `pool` came from `KBox::into_raw` in `publish`, and by the caller's promise
-            // nothing refers to it any more.
-            drop(unsafe { KBox::from_raw(pool) });
-        }
+    /// Interrupts are disabled, and the caller forms no other reference to this CPU's magazine of
+    /// this pool while the returned one lives.
+    pub(crate) unsafe fn this_cpu_magazine(&self) -> Option<&mut Magazine> {
+        // SAFETY: The caller is this CPU with interrupts disabled, by its promise.
+        unsafe { self.front.magazine_of(current_cpu() as u32) }
     }
 
-    /// The published pool, if the module is live.
-    #[inline]
-    pub(crate) fn get() -> Option<&'static Self> {
-        let pool = POOL.load(Ordering::Acquire);
-        // SAFETY: A non-null `POOL` points to the pool published by `publish`, which stays
-        // valid until `withdraw`; `withdraw` runs only after every interface that calls `get`
-        // is unregistered, so no caller can hold the reference past it.
-        unsafe { pool.as_ref() }
+    /// Returns this CPU's magazine of this pool to its caches (the flush IPI, CPU hotplug).
+    ///
+    /// # Safety
+    ///
+    /// Interrupts are disabled and no reference to this CPU's magazine of this pool is live (the
+    /// caller did not interrupt an entry point: they run with interrupts disabled).
+    pub(crate) unsafe fn flush_this_cpu(&self) {
+        // SAFETY: By the caller's promise.
+        if let Some(mag) = unsafe { self.this_cpu_magazine() } {
+            self.core.flush_magazine(mag);
+        }
     }
 
     /// The allocator core (for statistics and introspection).
@@ -254,12 +283,18 @@ impl KernelPool {
 
     /// Every CPU returns its magazine (process context, interrupts on, no spinlock held), so
     /// that the caches and the global pool see all free memory: before a drain of everything,
-    /// a verification or a benchmark.
+    /// a verification or a benchmark. A published pool flushes those of every node's pool (one
+    /// IPI round), as a benchmark running through the API uses them all.
     pub(crate) fn flush_magazines(&self) {
-        glue::flush_all_magazines(self);
+        if self.published {
+            glue::flush_all_published_magazines();
+        } else {
+            glue::flush_all_magazines(self);
+        }
     }
 
-    /// The pool's description for user space and in-kernel users. Any context but NMI: no lock.
+    /// This pool's description (see [`NodePools::info`] for the module's). Any context but NMI:
+    /// no lock.
     pub(crate) fn info(&self) -> uapi::Info {
         let nr_pages = (self.blocks.len() as u64) << self.pageblock_order;
         uapi::Info {
@@ -277,7 +312,7 @@ impl KernelPool {
     }
 
     /// Bytes of bookkeeping outside the pool's memory.
-    fn metadata_bytes(&self) -> usize {
+    pub(crate) fn metadata_bytes(&self) -> usize {
         self.core.platform().metadata_bytes()
             + self.block_pfn.len() * size_of::<usize>()
             + self.frames.bytes()
@@ -583,11 +618,9 @@ impl Drop for KernelPool {
         // pages is out: magazines first (each CPU its own), then the caches and fragments.
         if self.published {
             glue::cancel_flush_work();
-            // Not through `KernelPool::get()`: the pool is no longer published.
+            // Not through `NodePools::get()`: the pools are no longer published (the set
+            // withdrew every CPU's pointers to the magazines before dropping its pools).
             glue::flush_all_magazines(self);
-            // SAFETY: Nothing can reach the magazines any more (no interface is registered, no
-            // module uses the API), and the per-CPU memory outlives this call.
-            unsafe { glue::front_publish(core::ptr::null_mut()) };
         }
         for cpu in 0..self.core.nr_cpus() {
             self.core.drain_cpu(cpu);
@@ -613,7 +646,8 @@ impl Drop for KernelPool {
         }
         if withheld != 0 {
             pr_err!(
-                "{} pages still allocated at unload: withholding {} pageblocks from the kernel\n",
+                "{}{} pages still allocated at unload: withholding {} pageblocks from the kernel\n",
+                NodeLabel(&self.config),
                 self.core.outstanding_pages(),
                 withheld
             );
@@ -633,6 +667,7 @@ mod tests {
             size_mb: 8,
             source: SourcePolicy::Only(Source::Pages),
             node: bindings::NUMA_NO_NODE,
+            strict: false,
         })
     }
 

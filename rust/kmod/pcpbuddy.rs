@@ -22,6 +22,7 @@ mod glue;
 mod hotplug;
 mod kernel_platform;
 mod kernel_pool;
+mod nodes;
 /// The allocator core, compiled into the module from the very files that the host crate
 /// `rust/core` tests (see `Documentation/core.md`). Its items are `pub` for the host crate, so
 /// unreachable from here.
@@ -35,7 +36,8 @@ mod table;
 mod trace;
 mod uapi;
 
-use kernel_pool::{Config, KernelPool};
+use kernel_pool::Config;
+use nodes::NodePools;
 use reserve::SourcePolicy;
 
 module! {
@@ -50,8 +52,8 @@ module! {
             description: "Pool size in MiB, a multiple of the pageblock size (default 64)",
         },
         node: i32 {
-            default: -1,
-            description: "NUMA node to take memory from, -1 for any (default -1)",
+            default: -2,
+            description: "NUMA node to take memory from: N (one pool), -1 (one pool of size_mb per node with memory), -2 (one pool, any node; default)",
         },
         ownership: bool {
             default: true,
@@ -87,28 +89,31 @@ struct PcpBuddyModule {
 ///
 /// # Invariants
 ///
-/// While a `PublishedPool` lives, the module's pool is published: [`KernelPool::get`] returns it.
+/// While a `PublishedPool` lives, the module's pools are published: [`NodePools::get`] returns
+/// them.
 struct PublishedPool;
 
 impl PublishedPool {
-    fn new(config: Config) -> Result<Self> {
-        let pool = KernelPool::new(config)?;
-        let mut policy = pool.core().policy();
-        policy.ownership = module_parameters::ownership.value();
-        policy.fragment_recovery = module_parameters::fragment_recovery.value();
-        // By default a CPU may cache its share of the pool, between 2 and 16 blocks: a stream
-        // of block-order allocations then stays off the global lock.
-        let nr_cpus = kernel::cpu::nr_cpu_ids().max(1) as usize;
-        let share = (pool.blocks().len() / nr_cpus).clamp(2, 16);
-        policy.high = (share << pool.block_order()) as u32;
-        if module_parameters::high.value() != 0 {
-            policy.high = module_parameters::high.value();
+    fn new((config, per_node): (Config, bool)) -> Result<Self> {
+        let pools = NodePools::new(config, per_node)?;
+        for pool in pools.iter() {
+            let mut policy = pool.core().policy();
+            policy.ownership = module_parameters::ownership.value();
+            policy.fragment_recovery = module_parameters::fragment_recovery.value();
+            // By default a CPU may cache its share of the pool, between 2 and 16 blocks: a
+            // stream of block-order allocations then stays off the global lock.
+            let nr_cpus = kernel::cpu::nr_cpu_ids().max(1) as usize;
+            let share = (pool.blocks().len() / nr_cpus).clamp(2, 16);
+            policy.high = (share << pool.block_order()) as u32;
+            if module_parameters::high.value() != 0 {
+                policy.high = module_parameters::high.value();
+            }
+            if module_parameters::batch.value() != 0 {
+                policy.batch = module_parameters::batch.value();
+            }
+            pool.core().set_policy(policy).map_err(|_| EINVAL)?;
         }
-        if module_parameters::batch.value() != 0 {
-            policy.batch = module_parameters::batch.value();
-        }
-        pool.core().set_policy(policy).map_err(|_| EINVAL)?;
-        KernelPool::publish(pool);
+        NodePools::publish(pools);
         // INVARIANT: published just above; withdrawn only in `drop`.
         Ok(Self)
     }
@@ -119,12 +124,13 @@ impl Drop for PublishedPool {
         // SAFETY: `PublishedPool` is the last field of the module, so the misc device and the
         // debugfs tree are already unregistered; the exported API cannot be called because no
         // module that uses it can still be loaded while we are being removed.
-        unsafe { KernelPool::withdraw() };
+        unsafe { NodePools::withdraw() };
     }
 }
 
-/// Reads and validates the module parameters.
-fn config() -> Result<Config> {
+/// Reads and validates the module parameters: the configuration of the pool (of each node's
+/// pool, if the flag is set).
+fn config() -> Result<(Config, bool)> {
     let source_param = glue::source_param();
     let source = SourcePolicy::parse(source_param).inspect_err(|_| {
         pr_err!(
@@ -146,15 +152,27 @@ fn config() -> Result<Config> {
         return Err(EINVAL);
     }
     let node = module_parameters::node.value();
-    if node != bindings::NUMA_NO_NODE && !glue::node_online(node) {
-        pr_err!("node={}: not an online NUMA node\n", node);
-        return Err(EINVAL);
-    }
-    Ok(Config {
-        size_mb,
-        source,
-        node,
-    })
+    let per_node = node == nodes::NODE_EACH;
+    let node = match node {
+        nodes::NODE_ANY | nodes::NODE_EACH => bindings::NUMA_NO_NODE,
+        n if glue::node_online(n) => n,
+        n => {
+            pr_err!(
+                "node={}: not an online NUMA node (-1: each node, -2: any)\n",
+                n
+            );
+            return Err(EINVAL);
+        }
+    };
+    Ok((
+        Config {
+            size_mb,
+            source,
+            node,
+            strict: false,
+        },
+        per_node,
+    ))
 }
 
 impl kernel::InPlaceModule for PcpBuddyModule {

@@ -281,13 +281,23 @@ bool pcpbuddy_glue_page_is_head(const struct page *page)
 /* ------------------------------------------------------------------ magazines */
 
 /*
- * Every CPU's magazine (a Rust struct of @size bytes, rust/core/src/magazine.rs),
- * published while the pool is. Touched only by its own CPU with interrupts
- * disabled (the entry points below, the flush IPI, the hotplug callback on the
- * CPU going down) or, once the CPU is dead, by the CPU that runs its dead
- * callback.
+ * Every pool's magazines (a Rust struct each, rust/core/src/magazine.rs), one
+ * per CPU, touched only by their own CPU with interrupts disabled (the entry
+ * points below, the flush IPI, the hotplug callback on the CPU going down) or,
+ * once the CPU is dead, by the CPU that runs its dead callback.
+ *
+ * pcpbuddy_local is what the entry points use: per CPU, the pool of the CPU's
+ * own node (with one pool per node; else the only pool) and the CPU's magazine
+ * of it, resolved once at load. Read with interrupts disabled, it costs two
+ * per-CPU loads, no more than the global pointer plus this_cpu_ptr() it
+ * replaces. NULL while no pool is published.
  */
-static void __percpu *pcpbuddy_front;
+struct pcpbuddy_local {
+	const void *pool;
+	void *mag;
+};
+
+static DEFINE_PER_CPU(struct pcpbuddy_local, pcpbuddy_local);
 
 void __percpu *pcpbuddy_glue_front_alloc(size_t size, size_t align)
 {
@@ -304,26 +314,63 @@ void *pcpbuddy_glue_front_of(void __percpu *front, unsigned int cpu)
 	return per_cpu_ptr(front, cpu);
 }
 
-/* Publishes (or, with NULL, withdraws) the magazines the entry points use. */
-void pcpbuddy_glue_front_publish(void __percpu *front)
+/* Publishes (or, with NULL, withdraws) @cpu's pool and magazine for the entry points. */
+void pcpbuddy_glue_local_publish(unsigned int cpu, const void *pool, void *mag)
 {
-	WRITE_ONCE(pcpbuddy_front, front);
+	struct pcpbuddy_local *local = per_cpu_ptr(&pcpbuddy_local, cpu);
+
+	WRITE_ONCE(local->pool, pool);
+	WRITE_ONCE(local->mag, mag);
 }
 
-/* @pool: the Rust pool, or NULL for the published one. */
-static void pcpbuddy_flush_local(void *pool)
+int pcpbuddy_glue_cpu_to_node(unsigned int cpu)
 {
-	void __percpu *front = READ_ONCE(pcpbuddy_front);
+	return cpu_to_node(cpu);
+}
 
-	/* Hard interrupt context, interrupts off: this CPU's magazine is ours. */
-	if (front)
-		pcpbuddy_rs_flush_magazine(pool, this_cpu_ptr(front));
+int pcpbuddy_glue_nr_node_ids(void)
+{
+	return nr_node_ids;
+}
+
+bool pcpbuddy_glue_node_has_memory(int nid)
+{
+	return nid >= 0 && nid < nr_node_ids && node_state(nid, N_MEMORY);
+}
+
+int pcpbuddy_glue_node_distance(int from, int to)
+{
+	return node_distance(from, to);
+}
+
+int pcpbuddy_glue_page_to_nid(const struct page *page)
+{
+	return page_to_nid(page);
 }
 
 /*
- * Every online CPU returns its magazine to @pool (NULL: the published pool);
- * waits. Process context, interrupts on. The pool's unload passes itself: it
- * is no longer published by then.
+ * alloc_contig_pages() restricted to node @nid: without a node mask it walks
+ * the node's whole zonelist, which falls back to other nodes.
+ */
+struct page *pcpbuddy_glue_contig_alloc_node(unsigned long nr_pages, gfp_t gfp, int nid)
+{
+	nodemask_t mask = NODE_MASK_NONE;
+
+	node_set(nid, mask);
+	return alloc_contig_pages(nr_pages, gfp, nid, &mask);
+}
+
+/* @pool: the Rust pool, or NULL for every published one. */
+static void pcpbuddy_flush_local(void *pool)
+{
+	/* Hard interrupt context, interrupts off: this CPU's magazines are ours. */
+	pcpbuddy_rs_flush_local(pool);
+}
+
+/*
+ * Every online CPU returns its magazine to @pool (NULL: every published pool);
+ * waits. Process context, interrupts on. A pool's unload passes itself: it is
+ * no longer published by then.
  */
 void pcpbuddy_glue_flush_all_magazines(const void *pool)
 {
@@ -370,14 +417,14 @@ static void pcpbuddy_zero(struct page *page, unsigned int order)
 static __always_inline struct page *pcpbuddy_alloc_local(unsigned int order, bool folio,
 							 bool *compound)
 {
-	void __percpu *front = READ_ONCE(pcpbuddy_front);
-	struct pcpbuddy_rs_allocation a;
+	struct pcpbuddy_rs_allocation a = { NULL, false };
 	unsigned long flags;
+	const void *pool;
 
-	if (unlikely(!front))
-		return NULL;
 	local_irq_save(flags);
-	a = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, folio);
+	pool = this_cpu_read(pcpbuddy_local.pool);
+	if (likely(pool))
+		a = pcpbuddy_rs_alloc(pool, this_cpu_read(pcpbuddy_local.mag), order, folio);
 	local_irq_restore(flags);
 	*compound = a.compound;
 	return a.page;
@@ -434,14 +481,14 @@ EXPORT_SYMBOL_GPL(pcpbuddy_alloc_folio);
 /* One free in the CPU-local section. */
 static __always_inline int pcpbuddy_free_local(struct page *page, unsigned int order, int kind)
 {
-	void __percpu *front = READ_ONCE(pcpbuddy_front);
 	unsigned long flags;
-	int ret;
+	const void *pool;
+	int ret = -ENODEV;
 
-	if (unlikely(!front))
-		return -ENODEV;
 	local_irq_save(flags);
-	ret = pcpbuddy_rs_free(this_cpu_ptr(front), page, order, kind);
+	pool = this_cpu_read(pcpbuddy_local.pool);
+	if (likely(pool))
+		ret = pcpbuddy_rs_free(pool, this_cpu_read(pcpbuddy_local.mag), page, order, kind);
 	local_irq_restore(flags);
 	return ret;
 }
@@ -475,23 +522,30 @@ EXPORT_SYMBOL_GPL(pcpbuddy_free_folio);
 unsigned long pcpbuddy_alloc_pages_bulk(gfp_t gfp, unsigned int order, unsigned long nr,
 					struct page **pages)
 {
-	void __percpu *front = READ_ONCE(pcpbuddy_front);
 	unsigned long done = 0, i, end;
 
 	if (unlikely(in_nmi())) {
 		pcpbuddy_rs_refuse_nmi();
 		return 0;
 	}
-	if (!front || !pages)
+	if (!pages)
 		return 0;
 	while (done < nr) {
 		unsigned long flags;
+		const void *pool;
+		void *mag;
 
 		end = min(nr, done + PCPBUDDY_BULK_CHUNK);
 		local_irq_save(flags);
+		pool = this_cpu_read(pcpbuddy_local.pool);
+		mag = this_cpu_read(pcpbuddy_local.mag);
+		if (unlikely(!pool)) {
+			local_irq_restore(flags);
+			return done;
+		}
 		for (; done < end; done++) {
 			/* Not a folio: never to be made compound. */
-			pages[done] = pcpbuddy_rs_alloc(this_cpu_ptr(front), order, false).page;
+			pages[done] = pcpbuddy_rs_alloc(pool, mag, order, false).page;
 			if (!pages[done])
 				break;
 		}
@@ -514,24 +568,28 @@ EXPORT_SYMBOL_GPL(pcpbuddy_alloc_pages_bulk);
 
 int pcpbuddy_free_pages_bulk(struct page **pages, unsigned long nr, unsigned int order)
 {
-	void __percpu *front = READ_ONCE(pcpbuddy_front);
 	unsigned long i = 0, end;
 	int ret = 0;
 
 	if (unlikely(in_nmi()))
 		return pcpbuddy_rs_refuse_nmi();
-	if (!front)
-		return -ENODEV;
 	if (!pages && nr)
 		return -EINVAL;
 	while (i < nr) {
 		unsigned long flags;
+		const void *pool;
+		void *mag;
 
 		end = min(nr, i + PCPBUDDY_BULK_CHUNK);
 		local_irq_save(flags);
+		pool = this_cpu_read(pcpbuddy_local.pool);
+		mag = this_cpu_read(pcpbuddy_local.mag);
+		if (unlikely(!pool)) {
+			local_irq_restore(flags);
+			return -ENODEV;
+		}
 		for (; i < end; i++) {
-			int r = pcpbuddy_rs_free(this_cpu_ptr(front), pages[i], order,
-						 PCPBUDDY_FREE_PAGES);
+			int r = pcpbuddy_rs_free(pool, mag, pages[i], order, PCPBUDDY_FREE_PAGES);
 
 			if (r)
 				ret = r;

@@ -47,7 +47,13 @@ bool pcpbuddy_glue_page_is_head(const struct page *page);
 void __percpu *pcpbuddy_glue_front_alloc(size_t size, size_t align);
 void pcpbuddy_glue_front_free(void __percpu *front);
 void *pcpbuddy_glue_front_of(void __percpu *front, unsigned int cpu);
-void pcpbuddy_glue_front_publish(void __percpu *front);
+void pcpbuddy_glue_local_publish(unsigned int cpu, const void *pool, void *mag);
+int pcpbuddy_glue_cpu_to_node(unsigned int cpu);
+int pcpbuddy_glue_nr_node_ids(void);
+bool pcpbuddy_glue_node_has_memory(int nid);
+int pcpbuddy_glue_node_distance(int from, int to);
+int pcpbuddy_glue_page_to_nid(const struct page *page);
+struct page *pcpbuddy_glue_contig_alloc_node(unsigned long nr_pages, gfp_t gfp, int nid);
 void pcpbuddy_glue_flush_all_magazines(const void *pool);
 void pcpbuddy_glue_flush_this_magazine(const void *pool);
 void pcpbuddy_glue_cancel_flush_work(void);
@@ -73,9 +79,10 @@ struct pcpbuddy_rs_allocation {
 };
 
 /* Interrupts disabled, @front is this CPU's magazine. */
-struct pcpbuddy_rs_allocation pcpbuddy_rs_alloc(void *front, unsigned int order, bool folio);
+struct pcpbuddy_rs_allocation pcpbuddy_rs_alloc(const void *pool, void *mag, unsigned int order,
+					       bool folio);
 /* Interrupts disabled, @front is this CPU's magazine. 0 or -errno. */
-int pcpbuddy_rs_free(void *front, struct page *page, unsigned int order, int kind);
+int pcpbuddy_rs_free(const void *pool, void *mag, struct page *page, unsigned int order, int kind);
 /* Any context but NMI: checks a folio free and undoes a small folio's compound state. */
 int pcpbuddy_rs_prepare_free_folio(struct folio *folio, unsigned int *order);
 /* Whether returning every magazine could let an allocation of @order succeed. */
@@ -84,7 +91,7 @@ bool pcpbuddy_rs_may_have_more(unsigned int order);
  * Interrupts disabled, @front is this CPU's magazine (or a dead CPU's); @pool
  * is the Rust pool that owns it, or NULL for the published one.
  */
-void pcpbuddy_rs_flush_magazine(const void *pool, void *front);
+void pcpbuddy_rs_flush_local(const void *pool);
 /* Counts a call from NMI context; returns -EINVAL. */
 int pcpbuddy_rs_refuse_nmi(void);
 int pcpbuddy_rs_get_info(struct pcpbuddy_info *info);

@@ -113,11 +113,13 @@ unsafe impl Sync for Pageblock {}
 
 impl Pageblock {
     /// Takes one block of `2^order` pages from `source`, on NUMA node `nid` if it is not
-    /// `NUMA_NO_NODE` (CMA ignores the node: the area is where it is).
+    /// `NUMA_NO_NODE` (CMA ignores the node: the area is where it is). With `strict` (one pool
+    /// per node), the block is on `nid` or refused: `contig` is confined to the node, and a
+    /// `cma` block elsewhere is given back (`ENOMEM`).
     ///
     /// May sleep (migration, reclaim). Returns `ENOMEM` if the source has nothing to give and
     /// `ENODEV` for `cma` when the kernel has no default CMA area.
-    pub(crate) fn acquire(source: Source, order: u32, nid: i32) -> Result<Self> {
+    pub(crate) fn acquire(source: Source, order: u32, nid: i32, strict: bool) -> Result<Self> {
         let nr_pages = 1usize << order;
         let first = match source {
             Source::Cma => {
@@ -136,12 +138,16 @@ impl Pageblock {
                 };
                 // No __GFP_COMP (alloc_contig_pages() WARNs on it) and no __GFP_NORETRY
                 // (-EINVAL). A power-of-two count gives a naturally aligned range.
+                let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+                if strict {
+                    return Self::checked(glue::contig_alloc_node(nr_pages, gfp, nid), order, source);
+                }
                 // SAFETY: `nid` is an online node (checked at load, or numa_mem_id()); a NULL
                 // nodemask means no further restriction.
                 unsafe {
                     bindings::alloc_contig_pages_noprof(
                         nr_pages as c_ulong,
-                        bindings::GFP_KERNEL | bindings::__GFP_NOWARN,
+                        gfp,
                         nid,
                         core::ptr::null_mut(),
                     )
@@ -166,8 +172,19 @@ impl Pageblock {
                 page
             }
         };
+        let block = Self::checked(first, order, source)?;
+        if strict && block.nid() != nid {
+            // Dropping it gives it back.
+            return Err(ENOMEM);
+        }
+        Ok(block)
+    }
+
+    /// Wraps what `source` returned for `order` (null: nothing).
+    fn checked(first: *mut bindings::page, order: u32, source: Source) -> Result<Self> {
         let first = NonNull::new(first).ok_or(ENOMEM)?;
-        // INVARIANT: `first` heads 2^order naturally aligned pages with refcount 1 from `source`.
+        // INVARIANT: the caller passes what `source` returned: `first` heads 2^order naturally
+        // aligned pages with refcount 1.
         Ok(Self {
             first,
             order,
@@ -175,16 +192,27 @@ impl Pageblock {
         })
     }
 
-    /// Tries each source of `policy` in turn.
-    pub(crate) fn acquire_any(policy: SourcePolicy, order: u32, nid: i32) -> Result<Self> {
+    /// Tries each source of `policy` in turn (`strict`: see [`Pageblock::acquire`]).
+    pub(crate) fn acquire_any(
+        policy: SourcePolicy,
+        order: u32,
+        nid: i32,
+        strict: bool,
+    ) -> Result<Self> {
         let mut err = ENOMEM;
         for &source in policy.sources() {
-            match Self::acquire(source, order, nid) {
+            match Self::acquire(source, order, nid, strict) {
                 Ok(block) => return Ok(block),
                 Err(e) => err = e,
             }
         }
         Err(err)
+    }
+
+    /// The NUMA node of the block's memory.
+    pub(crate) fn nid(&self) -> i32 {
+        // SAFETY: By the type invariant, `first` is a valid page that we hold.
+        unsafe { glue::page_to_nid(self.first.as_ptr()) }
     }
 
     /// The first page's `struct page`.
@@ -246,13 +274,13 @@ mod tests {
     /// transiently while pages in the range are being migrated), checks it and gives it back.
     fn round_trip(source: Source) -> Result {
         let order = glue::pageblock_order();
-        let mut block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE);
+        let mut block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE, false);
         for _ in 0..5 {
             if block.is_ok() {
                 break;
             }
             kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
-            block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE);
+            block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE, false);
         }
         let block = block?;
         let aligned = block.pfn() % (1 << order) == 0;

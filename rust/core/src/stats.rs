@@ -167,6 +167,9 @@ counters! {
         nmi_refused,
         /// Blocks notified of remote frees (outbox flushes, on the CPU's slow paths).
         notifies,
+        /// Allocations this pool could not serve that another node's pool did (kernel glue,
+        /// one pool per NUMA node; counted in the CPU's local pool).
+        node_fallbacks,
         /// Refill phase 3: reclaims from other CPUs' caches and queues (slow path, outside the
         /// cache lock, which reclaim must not hold).
         reclaims,
