@@ -33,6 +33,7 @@
 use crate::{
     glue,
     kernel_pool::KernelPool,
+    nodes::NodePools,
     pcpcore::{geometry::PageIndex, policy::Policy},
     uapi,
 };
@@ -51,6 +52,8 @@ use kernel::{
 /// Pages allocated through one open file.
 #[derive(Clone, Copy)]
 struct Handle {
+    /// The pool ([`NodePools::pool`]) that holds the pages.
+    slot: usize,
     index: PageIndex,
     order: u32,
 }
@@ -124,19 +127,23 @@ impl MiscDevice for PoolDevice {
     }
 
     fn ioctl(me: Pin<&PoolDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let pool = KernelPool::get().ok_or(ENODEV)?;
+        let pools = NodePools::get().ok_or(ENODEV)?;
+        // Node-0 semantics for what has one pool's answer: the policy (set on every pool
+        // alike), the benchmark and the replay (which size themselves by it; their API calls
+        // go to each CPU's own node's pool).
+        let pool = pools.first();
         let user = UserSlice::new(UserPtr::from_addr(arg), _IOC_SIZE(cmd));
         match cmd {
-            uapi::IOC_INFO => user.writer().write(&pool.info())?,
+            uapi::IOC_INFO => user.writer().write(&pools.info())?,
             uapi::IOC_ALLOC => {
                 let (reader, writer) = user.reader_writer();
-                me.alloc(pool, reader, writer)?
+                me.alloc(pools, reader, writer)?
             }
-            uapi::IOC_FREE => me.free(pool, user.reader())?,
+            uapi::IOC_FREE => me.free(pools, user.reader())?,
             uapi::IOC_GET_POLICY => user.writer().write(&policy_to_uapi(pool.core().policy()))?,
-            uapi::IOC_SET_POLICY => set_policy(pool, user.reader())?,
-            uapi::IOC_VERIFY => verify(pool)?,
-            uapi::IOC_DRAIN => drain(pool, user.reader())?,
+            uapi::IOC_SET_POLICY => set_policy(pools, user.reader())?,
+            uapi::IOC_VERIFY => verify(pools)?,
+            uapi::IOC_DRAIN => drain(pools, user.reader())?,
             uapi::IOC_BENCH => bench(pool, user)?,
             uapi::IOC_REPLAY => replay(pool, user)?,
             _ => return Err(ENOTTY),
@@ -148,8 +155,8 @@ impl MiscDevice for PoolDevice {
 #[pinned_drop]
 impl PinnedDrop for PoolDevice {
     fn drop(self: Pin<&mut Self>) {
-        // The file holds a module reference, so the pool is still there.
-        let Some(pool) = KernelPool::get() else {
+        // The file holds a module reference, so the pools are still there.
+        let Some(pools) = NodePools::get() else {
             return;
         };
         let handles = self.handles.lock();
@@ -157,7 +164,9 @@ impl PinnedDrop for PoolDevice {
             // A handle is freed exactly once, with the order it was allocated with, so this
             // cannot fail; if it did, the pool has counted and reported it and the pages stay
             // allocated (never handed out twice).
-            let _ = pool.free_index(handle.index, handle.order);
+            if let Some(pool) = pools.pool(handle.slot) {
+                let _ = pool.free_index(handle.index, handle.order);
+            }
         }
     }
 }
@@ -173,8 +182,9 @@ fn cpu_arg(cpu: i32) -> Result<Option<u32>> {
 
 /// An API call to make on another CPU.
 struct Call<'a> {
-    pool: &'a KernelPool,
+    pools: &'a NodePools,
     order: u32,
+    slot: usize,
     index: PageIndex,
 }
 
@@ -188,8 +198,9 @@ struct Call<'a> {
 unsafe extern "C" fn alloc_on_cpu(data: *mut c_void) -> c_int {
     // SAFETY: By the function's contract; the caller waits for us.
     let call = unsafe { &mut *data.cast::<Call<'_>>() };
-    match call.pool.alloc_index(call.order) {
-        Ok(index) => {
+    match call.pools.alloc_index(call.order) {
+        Ok((slot, index)) => {
+            call.slot = slot;
             call.index = index;
             0
         }
@@ -205,7 +216,10 @@ unsafe extern "C" fn alloc_on_cpu(data: *mut c_void) -> c_int {
 unsafe extern "C" fn free_on_cpu(data: *mut c_void) -> c_int {
     // SAFETY: By the function's contract; the caller waits for us.
     let call = unsafe { &*data.cast::<Call<'_>>() };
-    match call.pool.free_index(call.index, call.order) {
+    let Some(pool) = call.pools.pool(call.slot) else {
+        return EINVAL.to_errno();
+    };
+    match pool.free_index(call.index, call.order) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -227,20 +241,27 @@ fn on_cpu(
     kernel::error::to_result(ret)
 }
 
-/// Allocates through the API on `cpu` (or the calling CPU): the first page's index.
-fn alloc_via_api(pool: &KernelPool, cpu: Option<u32>, order: u32) -> Result<PageIndex> {
+/// Allocates through the API on `cpu` (or the calling CPU): the pool's slot and the first
+/// page's index there.
+fn alloc_via_api(pools: &NodePools, cpu: Option<u32>, order: u32) -> Result<(usize, PageIndex)> {
     let mut call = Call {
-        pool,
+        pools,
         order,
+        slot: 0,
         index: 0,
     };
     on_cpu(cpu, alloc_on_cpu, &mut call)?;
-    Ok(call.index)
+    Ok((call.slot, call.index))
 }
 
 /// Frees through the API on `cpu` (or the calling CPU).
-fn free_via_api(pool: &KernelPool, cpu: Option<u32>, index: PageIndex, order: u32) -> Result {
-    let mut call = Call { pool, order, index };
+fn free_via_api(pools: &NodePools, cpu: Option<u32>, handle: Handle, order: u32) -> Result {
+    let mut call = Call {
+        pools,
+        order,
+        slot: handle.slot,
+        index: handle.index,
+    };
     on_cpu(cpu, free_on_cpu, &mut call)
 }
 
@@ -278,18 +299,20 @@ fn fill_or_check(pool: &KernelPool, index: PageIndex, order: u32, check: bool) -
 impl PoolDevice {
     fn alloc(
         &self,
-        pool: &KernelPool,
+        pools: &NodePools,
         mut reader: UserSliceReader,
         mut writer: UserSliceWriter,
     ) -> Result {
         let mut req: uapi::Alloc = reader.read()?;
-        if req.order > pool.block_order() || req.flags & !uapi::ALLOC_FILL != 0 {
+        if req.order > pools.first().block_order() || req.flags & !uapi::ALLOC_FILL != 0 {
             return Err(EINVAL);
         }
         let cpu = cpu_arg(req.cpu)?;
         let mut handles = self.handles.lock();
-        let index = alloc_via_api(pool, cpu, req.order)?;
+        let (slot, index) = alloc_via_api(pools, cpu, req.order)?;
+        let pool = pools.pool(slot).ok_or(EINVAL)?;
         let handle = Handle {
+            slot,
             index,
             order: req.order,
         };
@@ -311,7 +334,7 @@ impl PoolDevice {
         writer.write(&req)
     }
 
-    fn free(&self, pool: &KernelPool, mut reader: UserSliceReader) -> Result {
+    fn free(&self, pools: &NodePools, mut reader: UserSliceReader) -> Result {
         let req: uapi::Free = reader.read()?;
         if req.flags & !uapi::FREE_CHECK != 0 {
             return Err(EINVAL);
@@ -319,6 +342,7 @@ impl PoolDevice {
         let cpu = cpu_arg(req.cpu)?;
         let mut handles = self.handles.lock();
         let handle = handles.get(req.handle)?;
+        let pool = pools.pool(handle.slot).ok_or(EINVAL)?;
         if req.flags & uapi::FREE_CHECK != 0 {
             fill_or_check(pool, handle.index, handle.order, true)?;
         }
@@ -327,7 +351,7 @@ impl PoolDevice {
         handles.reserve_removal()?;
         // The order comes from the caller on purpose: a wrong one exercises the allocator's own
         // check, which refuses it without changing anything, and the handle stays.
-        free_via_api(pool, cpu, handle.index, req.order)?;
+        free_via_api(pools, cpu, handle, req.order)?;
         handles.remove(req.handle);
         Ok(())
     }
@@ -342,7 +366,8 @@ fn policy_to_uapi(policy: Policy) -> uapi::Policy {
     }
 }
 
-fn set_policy(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
+/// Sets the policy of every pool (one per node with `node=-1`).
+fn set_policy(pools: &NodePools, mut reader: UserSliceReader) -> Result {
     let req: uapi::Policy = reader.read()?;
     let flag = |v: u32| match v {
         0 => Ok(false),
@@ -355,28 +380,38 @@ fn set_policy(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
         high: req.high,
         batch: req.batch,
     };
-    pool.core().set_policy(policy).map_err(|_| EINVAL)
+    for pool in pools.iter() {
+        pool.core().set_policy(policy).map_err(|_| EINVAL)?;
+    }
+    Ok(())
 }
 
-/// Every invariant, after every CPU returned its magazine (the pool must be idle).
-fn verify(pool: &KernelPool) -> Result {
-    pool.flush_magazines();
-    pool.core().verify(&[]).map_err(|_| EUCLEAN)
+/// Every invariant of every pool, after every CPU returned its magazines (the pools must be
+/// idle).
+fn verify(pools: &NodePools) -> Result {
+    glue::flush_all_published_magazines();
+    for pool in pools.iter() {
+        pool.core().verify(&[]).map_err(|_| EUCLEAN)?;
+    }
+    Ok(())
 }
 
-fn drain(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
+/// Drains one CPU's caches (or every CPU's) in every pool.
+fn drain(pools: &NodePools, mut reader: UserSliceReader) -> Result {
     let cpu: i32 = reader.read()?;
     let cpu = cpu_arg(cpu)?;
-    pool.flush_magazines();
-    match cpu {
-        None => {
-            for cpu in 0..pool.core().nr_cpus() {
-                pool.core().drain_cpu(cpu);
+    glue::flush_all_published_magazines();
+    for pool in pools.iter() {
+        match cpu {
+            None => {
+                for cpu in 0..pool.core().nr_cpus() {
+                    pool.core().drain_cpu(cpu);
+                }
             }
+            Some(cpu) => pool.core().drain_cpu(cpu as usize),
         }
-        Some(cpu) => pool.core().drain_cpu(cpu as usize),
+        pool.core().absorb_fragments_now();
     }
-    pool.core().absorb_fragments_now();
     Ok(())
 }
 

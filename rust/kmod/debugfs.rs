@@ -5,29 +5,63 @@
 //! Formats are documented in `Documentation/debugfs.md`: `key: value` lines, or a table with a
 //! header line, so that scripts can parse them with `awk`. Keys only ever get added.
 
+//!
+//! With one pool per NUMA node (`node=-1`), `node<N>/` holds `info`, `stats`, `blocks` and
+//! `fragmentation` of node N's pool; the top-level `info` shows totals over the pools, `stats`,
+//! `blocks` and `fragmentation` the first pool's (the lowest node's), `verify` checks every pool
+//! and `policy` sets every pool's.
+
 use crate::{
     kernel_pool::KernelPool,
+    nodes::NodePools,
     pcpcore::{block::BlockKind, policy::Policy, stats::CpuCounters},
 };
 use core::fmt;
-use kernel::{debugfs::Scope, prelude::*, uaccess::UserSliceReader};
+use kernel::{debugfs::Scope, prelude::*, str::CString, uaccess::UserSliceReader};
 
-/// The debugfs tree; removed when dropped.
-pub(crate) type Tree = Scope<()>;
+/// A node pool's directory: the pool's slot in [`NodePools`].
+pub(crate) struct Slot(usize);
 
-/// Creates `/sys/kernel/debug/pcpbuddy/` and its files.
+/// The debugfs tree (its data: the node pools' directories); removed when dropped.
+pub(crate) type Tree = Scope<KVec<Slot>>;
+
+/// Creates `/sys/kernel/debug/pcpbuddy/` and its files. Call with the pools published.
 pub(crate) fn create() -> impl PinInit<Tree> {
-    Scope::dir((), c"pcpbuddy", |data, dir| {
-        dir.read_callback_file(c"info", data, &show_info);
-        dir.read_callback_file(c"stats", data, &show_stats);
-        dir.read_callback_file(c"blocks", data, &show_blocks);
-        dir.read_callback_file(c"fragmentation", data, &show_fragmentation);
-        dir.read_write_callback_file(c"policy", data, &show_policy, &write_policy);
-        dir.read_callback_file(c"verify", data, &show_verify);
+    let mut slots = KVec::new();
+    if let Some(pools) = NodePools::get().filter(|pools| pools.per_node()) {
+        for pool in pools.iter() {
+            // Best effort: a directory that cannot be allocated is left out.
+            let _ = slots.push(Slot(pool.slot()), GFP_KERNEL);
+        }
+    }
+    Scope::dir(slots, c"pcpbuddy", |slots, dir| {
+        dir.read_callback_file(c"info", slots, &show_info);
+        dir.read_callback_file(c"stats", slots, &|_, f| with_pool(f, show_stats));
+        dir.read_callback_file(c"blocks", slots, &|_, f| with_pool(f, show_blocks));
+        dir.read_callback_file(c"fragmentation", slots, &|_, f| {
+            with_pool(f, show_fragmentation)
+        });
+        dir.read_write_callback_file(c"policy", slots, &show_policy, &write_policy);
+        dir.read_callback_file(c"verify", slots, &show_verify);
+        for slot in slots.iter() {
+            let Some(pool) = NodePools::get().and_then(|pools| pools.pool(slot.0)) else {
+                continue;
+            };
+            let Ok(name) = CString::try_from_fmt(fmt!("node{}", pool.node())) else {
+                continue;
+            };
+            let node = dir.dir(&name);
+            node.read_callback_file(c"info", slot, &|slot, f| with_slot(slot, f, show_pool_info));
+            node.read_callback_file(c"stats", slot, &|slot, f| with_slot(slot, f, show_stats));
+            node.read_callback_file(c"blocks", slot, &|slot, f| with_slot(slot, f, show_blocks));
+            node.read_callback_file(c"fragmentation", slot, &|slot, f| {
+                with_slot(slot, f, show_fragmentation)
+            });
+        }
     })
 }
 
-/// Runs `f` with the pool, or prints nothing if the module is going away.
+/// Runs `show` with the first pool, or prints nothing if the module is going away.
 fn with_pool(
     f: &mut fmt::Formatter<'_>,
     show: impl FnOnce(&KernelPool, &mut fmt::Formatter<'_>) -> fmt::Result,
@@ -38,8 +72,52 @@ fn with_pool(
     }
 }
 
-fn show_info(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    with_pool(f, |pool, f| {
+/// Runs `show` with the pool in `slot`, or prints nothing if the module is going away.
+fn with_slot(
+    slot: &Slot,
+    f: &mut fmt::Formatter<'_>,
+    show: impl FnOnce(&KernelPool, &mut fmt::Formatter<'_>) -> fmt::Result,
+) -> fmt::Result {
+    match NodePools::get().and_then(|pools| pools.pool(slot.0)) {
+        Some(pool) => show(pool, f),
+        None => Ok(()),
+    }
+}
+
+/// The module's description: totals over the pools, and how many there are.
+fn show_info(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Some(pools) = NodePools::get() else {
+        return Ok(());
+    };
+    let info = pools.info();
+    let first = pools.first();
+    let config = first.config();
+    writeln!(f, "abi_version: {}", info.abi_version)?;
+    writeln!(f, "pageblock_order: {}", info.block_order)?;
+    writeln!(f, "page_size: {}", info.page_size)?;
+    writeln!(f, "nr_cpu_ids: {}", info.nr_cpu_ids)?;
+    writeln!(f, "size_mb: {}", info.size_bytes >> 20)?;
+    writeln!(f, "source: {}", config.source.name())?;
+    writeln!(f, "node: {}", info.node)?;
+    writeln!(
+        f,
+        "nr_blocks: {}",
+        pools.iter().map(|pool| pool.blocks().len()).sum::<usize>()
+    )?;
+    writeln!(f, "nr_pages: {}", info.nr_pages)?;
+    writeln!(f, "outstanding_pages: {}", info.outstanding_pages)?;
+    writeln!(f, "metadata_bytes: {}", info.metadata_bytes)?;
+    writeln!(f, "nr_pools: {}", pools.iter().count())?;
+    write!(f, "pool_nodes:")?;
+    for pool in pools.iter() {
+        write!(f, " {}", pool.node())?;
+    }
+    writeln!(f)
+}
+
+/// One node pool's description (`node<N>/info`).
+fn show_pool_info(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    {
         let info = pool.info();
         let config = pool.config();
         writeln!(f, "abi_version: {}", info.abi_version)?;
@@ -53,7 +131,7 @@ fn show_info(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "nr_pages: {}", info.nr_pages)?;
         writeln!(f, "outstanding_pages: {}", info.outstanding_pages)?;
         writeln!(f, "metadata_bytes: {}", info.metadata_bytes)
-    })
+    }
 }
 
 /// Writes `<prefix>.<name>: <value>` for every counter of a CPU.
@@ -75,8 +153,8 @@ fn write_cpu_counters(
     result
 }
 
-fn show_stats(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    with_pool(f, |pool, f| {
+fn show_stats(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    {
         let core = pool.core();
         let mut result = Ok(());
         core.global_stats().for_each(|name, _, value| {
@@ -98,11 +176,11 @@ fn show_stats(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write_cpu_counters(f, format_args!("cpu{}", cpu), &stats)?;
         }
         Ok(())
-    })
+    }
 }
 
-fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    with_pool(f, |pool, f| {
+fn show_blocks(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    {
         writeln!(
             f,
             "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>6} {:>6} {:>8}",
@@ -147,7 +225,7 @@ fn show_blocks(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )?;
         }
         Ok(())
-    })
+    }
 }
 
 /// `numerator / denominator` as "0.123" (thousandths, rounded down); "0.000" for 0/0.
@@ -161,8 +239,8 @@ impl fmt::Display for Ratio {
     }
 }
 
-fn show_fragmentation(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    with_pool(f, |pool, f| {
+fn show_fragmentation(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    {
         let info = pool.core().fragmentation();
         let nr_blocks = pool.blocks().len();
         writeln!(f, "blocks: {}", nr_blocks)?;
@@ -197,10 +275,10 @@ fn show_fragmentation(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
             )?;
         }
         Ok(())
-    })
+    }
 }
 
-fn show_policy(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_policy(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     with_pool(f, |pool, f| {
         let p = pool.core().policy();
         writeln!(f, "ownership: {}", u32::from(p.ownership))?;
@@ -237,8 +315,10 @@ pub(crate) fn parse_policy(text: &str, mut policy: Policy) -> Result<Policy> {
     Ok(policy)
 }
 
-fn write_policy(_: &(), reader: &mut UserSliceReader) -> Result {
-    let pool = KernelPool::get().ok_or(ENODEV)?;
+/// Sets the policy of every pool.
+fn write_policy(_: &KVec<Slot>, reader: &mut UserSliceReader) -> Result {
+    let pools = NodePools::get().ok_or(ENODEV)?;
+    let pool = pools.first();
     let mut buf = [0u8; 128];
     let len = reader.len();
     if len > buf.len() {
@@ -247,22 +327,30 @@ fn write_policy(_: &(), reader: &mut UserSliceReader) -> Result {
     reader.read_slice(&mut buf[..len])?;
     let text = core::str::from_utf8(&buf[..len]).map_err(|_| EINVAL)?;
     let policy = parse_policy(text, pool.core().policy())?;
-    pool.core().set_policy(policy).map_err(|_| EINVAL)
+    for pool in pools.iter() {
+        pool.core().set_policy(policy).map_err(|_| EINVAL)?;
+    }
+    Ok(())
 }
 
-fn show_verify(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    with_pool(f, |pool, f| {
-        // The structural checks hold under traffic; the accounting checks need an idle pool
-        // (no allocation or free in flight), which is how the selftests read this file, and
-        // every magazine returned first (an IPI to each CPU).
-        match pool.core().verify_structure() {
-            Ok(()) => writeln!(f, "structure: ok")?,
-            Err(e) => writeln!(f, "structure: error: {}", e)?,
-        }
-        pool.flush_magazines();
-        match pool.core().verify(&[]) {
-            Ok(()) => writeln!(f, "accounting: ok"),
-            Err(e) => writeln!(f, "accounting: error: {}", e),
-        }
-    })
+/// Checks every pool: "ok" only if all are.
+fn show_verify(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Some(pools) = NodePools::get() else {
+        return Ok(());
+    };
+    // The structural checks hold under traffic; the accounting checks need an idle pool
+    // (no allocation or free in flight), which is how the selftests read this file, and
+    // every magazine returned first (an IPI to each CPU).
+    let structure = pools
+        .iter()
+        .try_for_each(|pool| pool.core().verify_structure());
+    match structure {
+        Ok(()) => writeln!(f, "structure: ok")?,
+        Err(e) => writeln!(f, "structure: error: {}", e)?,
+    }
+    crate::glue::flush_all_published_magazines();
+    match pools.iter().try_for_each(|pool| pool.core().verify(&[])) {
+        Ok(()) => writeln!(f, "accounting: ok"),
+        Err(e) => writeln!(f, "accounting: error: {}", e),
+    }
 }

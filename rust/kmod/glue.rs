@@ -374,7 +374,11 @@ pub(crate) unsafe fn page_to_nid(page: *const bindings::page) -> i32 {
 }
 
 /// `alloc_contig_pages()` of `nr_pages` on node `nid` only (a node mask of one), or null.
-pub(crate) fn contig_alloc_node(nr_pages: usize, gfp: bindings::gfp_t, nid: i32) -> *mut bindings::page {
+pub(crate) fn contig_alloc_node(
+    nr_pages: usize,
+    gfp: bindings::gfp_t,
+    nid: i32,
+) -> *mut bindings::page {
     // SAFETY: `nid` is an online node with memory (the caller's check): the C side builds a
     // node mask of it; may sleep (process context).
     unsafe { pcpbuddy_glue_contig_alloc_node(nr_pages as c_ulong, gfp, nid) }

@@ -587,21 +587,7 @@ impl KernelPool {
         }
     }
 
-    /// Allocates `2^order` pages for in-module users (ioctl handles, KUnit): through the
-    /// exported API, on the calling CPU; returns the first page's index.
-    pub(crate) fn alloc_index(&self, order: u32) -> Result<PageIndex> {
-        let page = crate::api::alloc_pages(bindings::GFP_KERNEL, order, false);
-        if page.is_null() {
-            return Err(if order > self.pageblock_order {
-                EINVAL
-            } else {
-                ENOMEM
-            });
-        }
-        self.index_of(page).ok_or(EINVAL)
-    }
-
-    /// Frees pages from [`KernelPool::alloc_index`] through the exported API.
+    /// Frees pages of this pool from [`NodePools::alloc_index`] through the exported API.
     pub(crate) fn free_index(&self, index: PageIndex, order: u32) -> Result {
         if self.pfn(index).is_none() {
             self.core

@@ -78,7 +78,9 @@ impl NodePools {
                     .iter()
                     .position(|&other| distance(other) > distance(slot))
                     .unwrap_or(others.len());
-                others.insert_within_capacity(at, slot).map_err(|_| ENOMEM)?;
+                others
+                    .insert_within_capacity(at, slot)
+                    .map_err(|_| ENOMEM)?;
             }
             fallback.push(others, GFP_KERNEL)?;
         }
@@ -117,7 +119,9 @@ impl NodePools {
             // SAFETY: `cpu` is possible and the front has a magazine for every possible CPU.
             let mag = unsafe { glue::front_of(pool.front().as_percpu(), cpu) };
             // SAFETY: `pool` and its magazine of `cpu` live until `withdraw` withdraws them.
-            unsafe { glue::local_publish(cpu, core::ptr::from_ref::<KernelPool>(pool).cast(), mag) };
+            unsafe {
+                glue::local_publish(cpu, core::ptr::from_ref::<KernelPool>(pool).cast(), mag)
+            };
         }
         POOLS.store(set, Ordering::Release);
     }
@@ -230,5 +234,21 @@ impl NodePools {
             info.metadata_bytes += more.metadata_bytes;
         }
         info
+    }
+
+    /// Allocates `2^order` pages for in-module users (ioctl handles): through the exported API,
+    /// on the calling CPU; returns the slot of the pool that served it and the first page's
+    /// index there.
+    pub(crate) fn alloc_index(&self, order: u32) -> Result<(usize, PageIndex)> {
+        let page = crate::api::alloc_pages(bindings::GFP_KERNEL, order, false);
+        if page.is_null() {
+            return Err(if order > self.first().block_order() {
+                EINVAL
+            } else {
+                ENOMEM
+            });
+        }
+        let (pool, index) = self.owner_of(page).ok_or(EINVAL)?;
+        Ok((pool.slot(), index))
     }
 }

@@ -140,7 +140,11 @@ impl Pageblock {
                 // (-EINVAL). A power-of-two count gives a naturally aligned range.
                 let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
                 if strict {
-                    return Self::checked(glue::contig_alloc_node(nr_pages, gfp, nid), order, source);
+                    return Self::checked(
+                        glue::contig_alloc_node(nr_pages, gfp, nid),
+                        order,
+                        source,
+                    );
                 }
                 // SAFETY: `nid` is an online node (checked at load, or numa_mem_id()); a NULL
                 // nodemask means no further restriction.
