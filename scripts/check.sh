@@ -122,12 +122,28 @@ done
 # The long fuzzer run (FUZZ_LONG=1: 10^7 calls) and the long stress run (STRESS_LONG=1: 10^7
 # operations) take longer than the VM's default time limit.
 [ -z "${FUZZ_LONG:-}${STRESS_LONG:-}" ] || export VM_TIMEOUT=${VM_TIMEOUT:-3600}
+# test_numa needs two NUMA nodes: it runs in a boot of its own (VM_NUMA=2, 4 CPUs), after
+# the others; when it is the only test asked for, that boot is the only one.
+numa_boot=0
+main_tests=${CHECK_TESTS:-}
+if [ -z "${CHECK_TESTS:-}" ] || [[ " $CHECK_TESTS " == *" test_numa "* ]]; then
+	main_tests=$(echo " ${CHECK_TESTS:-} " | sed 's/ test_numa / /g' | xargs)
+	if ! grep -q '^CONFIG_NUMA=y' "$(kernel_build_dir)/.config"; then
+		echo "ok - test_numa # SKIP the test kernel has no CONFIG_NUMA=y: NUMA is NOT tested"
+		skipped=$((skipped + 1))
+	elif [ -n "${CHECK_TESTS:-}" ] && [ -z "$main_tests" ]; then
+		export VM_NUMA=2 VM_CPUS=4
+		main_tests=test_numa
+	else
+		numa_boot=1
+	fi
+fi
 out="$PCPBUDDY_TOP/.vmtest/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 vm_start=$(date +%s)
 for attempt in 1 2; do
 	vm_rc=0
-	scripts/vm.sh run "$out" "${vm_env[*]:+env ${vm_env[*]} }$PCPBUDDY_TOP/selftests/run_vm.sh $out ${CHECK_TESTS:-}" \
+	scripts/vm.sh run "$out" "${vm_env[*]:+env ${vm_env[*]} }$PCPBUDDY_TOP/selftests/run_vm.sh $out $main_tests" \
 		>"$out/console.txt" 2>&1 || vm_rc=$?
 	[ $attempt = 1 ] || break
 	if [ ! -f "$out/booted" ]; then
@@ -157,6 +173,20 @@ if [ ! -f "$out/booted" ]; then
 	finish
 fi
 [ -f "$out/finished" ] || { tail -n 40 "$out/console.txt"; fail "VM did not finish the tests (crash or timeout; console above)"; }
+
+if [ $numa_boot = 1 ]; then
+	mkdir -p "$out/numa"
+	log "booting again with two NUMA nodes for test_numa"
+	VM_NUMA=2 VM_CPUS=4 scripts/vm.sh run "$out/numa" \
+		"$PCPBUDDY_TOP/selftests/run_vm.sh $out/numa test_numa" >"$out/numa/console.txt" 2>&1 ||
+		log "the NUMA boot exited with $?"
+	if [ -f "$out/numa/test_numa.ktap" ]; then
+		cp "$out/numa/test_numa.ktap" "$out/numa/test_numa.rc" "$out/"
+	else
+		tail -n 40 "$out/numa/console.txt"
+		fail "test_numa: the VM with two NUMA nodes did not run it (console above)"
+	fi
+fi
 
 for ktap in "$out"/*.ktap; do
 	[ -e "$ktap" ] || continue
@@ -188,6 +218,7 @@ for f in kmsg.txt dmesg.txt; do
 	[ -s "$out/$f" ] && { logs+=("$out/$f"); break; }
 done
 [ -f "$out/finished" ] && [ ${#logs[@]} -gt 0 ] || logs+=("$out/console.txt")
+[ ! -s "$out/numa/kmsg.txt" ] || logs+=("$out/numa/kmsg.txt")
 if kernel_log_reports "${logs[@]}" >"$out/kernel-log-bad.txt"; then
 	reports=1
 	sed 's/^/#   /' "$out/kernel-log-bad.txt" | head -n 100

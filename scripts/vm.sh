@@ -15,6 +15,8 @@
 #       succeeds (remembered in the cache), otherwise TCG.
 #   VM_TIMEOUT (1200; 3600 on the debug kernel): seconds before a hung VM is killed.
 #   VM_QEMU_OPTS: extra QEMU options.
+#   VM_NUMA=N (N >= 2): N NUMA nodes (vng --numa), VM_MEMORY and VM_CPUS split evenly between
+#       them (node i gets CPUs i*VM_CPUS/N .. (i+1)*VM_CPUS/N-1); VM_CPUS must be a multiple of N.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -46,9 +48,26 @@ APPEND="cma=$VM_CMA panic=-1 oops=panic loglevel=4 kunit.enable=1 kunit.autorun=
 [ "$PCPBUDDY_KERNEL" != debug ] ||
 	APPEND+=" watchdog_thresh=30 rcupdate.rcu_cpu_stall_timeout=60"
 
+# VM_NUMA: vng's --numa options, one node per share of the memory (in MiB) and of the CPUs.
+numa_args() {
+	local nodes=${VM_NUMA:-1} mib i per
+	[ "$nodes" -ge 2 ] 2>/dev/null || return 0
+	case "$VM_MEMORY" in
+	*G) mib=$(( ${VM_MEMORY%G} * 1024 )) ;;
+	*M) mib=${VM_MEMORY%M} ;;
+	*) die "VM_NUMA: VM_MEMORY=$VM_MEMORY: expected NNNG or NNNM" ;;
+	esac
+	[ $(( VM_CPUS % nodes )) -eq 0 ] || die "VM_NUMA=$nodes: VM_CPUS=$VM_CPUS is not a multiple"
+	[ $(( mib % nodes )) -eq 0 ] || die "VM_NUMA=$nodes: ${mib}M of memory does not split evenly"
+	per=$(( VM_CPUS / nodes ))
+	for ((i = 0; i < nodes; i++)); do
+		echo --numa "$(( mib / nodes ))M,cpus=$(( i * per ))-$(( (i + 1) * per - 1 ))"
+	done
+}
+
 vng_args() {
 	echo --run "$KDIR" --cpus "$VM_CPUS" --memory "$VM_MEMORY" --force-9p --user root \
-		--cwd "$PCPBUDDY_TOP"
+		--cwd "$PCPBUDDY_TOP" $(numa_args)
 }
 
 # Extra QEMU options (VM_QEMU_OPTS), e.g. "-icount shift=0 -accel tcg,thread=single" for
@@ -86,7 +105,7 @@ run)
 	exec 8>"$PCPBUDDY_CACHE/vm.lock"
 	flock -n 8 || { log "another VM is running; waiting for it"; flock 8; }
 	accel=$(accel_args)
-	log "booting $(basename "$KDIR") ($PCPBUDDY_KERNEL kernel, ${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA)"
+	log "booting $(basename "$KDIR") ($PCPBUDDY_KERNEL kernel, ${accel:-KVM}${accel:+ = TCG}, $VM_CPUS CPUs, $VM_MEMORY, cma=$VM_CMA${VM_NUMA:+, $VM_NUMA NUMA nodes})"
 	timeout -k 10 "$VM_TIMEOUT" vng $(vng_args) $accel "${qemu_args[@]}" --append "$APPEND" \
 		--verbose --rwdir "$out" --exec "$*" </dev/null
 	;;

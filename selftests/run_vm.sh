@@ -37,6 +37,8 @@ if [ ${#tests[@]} = 0 ]; then
 	# The fuzzer is the test most likely to crash the guest on a module bug: it runs last, so
 	# that such a crash does not hide the other tests' results.
 	tests=($(printf '%s\n' "${tests[@]}" | grep -vx test_fuzz) test_fuzz)
+	# test_numa needs two NUMA nodes: scripts/check.sh runs it in a boot of its own.
+	tests=($(printf '%s\n' "${tests[@]}" | grep -vx test_numa))
 fi
 for t in "${tests[@]}"; do
 	# The host attributes kernel log lines (reports, KUnit results) to the test after this line.

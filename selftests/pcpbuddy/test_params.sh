@@ -13,7 +13,7 @@ expect_einval() {
 }
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 10
 mount_debugfs
 
 ktap_test_result "source=bogus gives EINVAL" expect_einval source=bogus
@@ -26,4 +26,16 @@ for source in cma contig pages; do
 			grep -qx 'source: $source' $DEBUGFS/info"
 done
 ktap_test_result "node=0 loads" load_pool node=0
+ktap_test_result "node=-3 gives EINVAL" expect_einval node=-3
+# node=-1: one pool per node with memory; on a VM with one node, that is one pool, as before.
+one_node_is_one_pool() {
+	local nodes
+	nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
+	load_pool node=-1 size_mb=8 || return 1
+	grep -E '^(node|nr_pools|pool_nodes|nr_pages):' "$DEBUGFS/info"
+	grep -qx "nr_pools: $nodes" "$DEBUGFS/info" &&
+		grep -qx "nr_pages: $((nodes * 8 * 256))" "$DEBUGFS/info" &&
+		[ -d "$DEBUGFS/node0" ] && "$POOL_TEST" orders && verify_clean
+}
+ktap_test_result "node=-1 loads one pool per node ($(ls -d /sys/devices/system/node/node[0-9]* | wc -l) here)" one_node_is_one_pool
 ktap_finished

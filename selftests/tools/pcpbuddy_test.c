@@ -13,6 +13,7 @@
  *   exhaust CPU ORDER     allocate on CPU until ENOMEM; print "allocated N"; free all
  *   warm CPU N            allocate N order-0 pages on CPU and free them there (fills its cache)
  *   remote ACPU FCPU N    allocate N order-0 pages on ACPU, free them on FCPU
+ *   pfns ACPU FCPU N      as remote, and print "pfn P" for each page (its node: test_numa)
  *   fragment CPU          leave two pages allocated in a block, drain CPU, free one, allocate again
  *   hold N                allocate N order-0 pages, print "held", sleep until killed
  *   stress SECONDS        random orders, random CPUs (including remote frees) until time is up
@@ -271,6 +272,22 @@ static int cmd_remote(int acpu, int fcpu, unsigned long n)
 
 	for (unsigned long i = 0; i < n; i++)
 		handles[i] = alloc_or_die(0, acpu, PCPBUDDY_ALLOC_FILL).handle;
+	for (unsigned long i = 0; i < n; i++)
+		free_or_die(handles[i], fcpu, 0, PCPBUDDY_FREE_CHECK);
+	free(handles);
+	return 0;
+}
+
+static int cmd_pfns(int acpu, int fcpu, unsigned long n)
+{
+	unsigned int *handles = calloc(n, sizeof(*handles));
+
+	for (unsigned long i = 0; i < n; i++) {
+		struct pcpbuddy_alloc a = alloc_or_die(0, acpu, PCPBUDDY_ALLOC_FILL);
+
+		handles[i] = a.handle;
+		printf("pfn %llu\n", (unsigned long long)a.pfn);
+	}
 	for (unsigned long i = 0; i < n; i++)
 		free_or_die(handles[i], fcpu, 0, PCPBUDDY_FREE_CHECK);
 	free(handles);
@@ -814,6 +831,8 @@ int main(int argc, char **argv)
 		return cmd_warm(arg(2), arg(3));
 	if (!strcmp(cmd, "remote"))
 		return cmd_remote(arg(2), arg(3), arg(4));
+	if (!strcmp(cmd, "pfns"))
+		return cmd_pfns(arg(2), arg(3), arg(4));
 	if (!strcmp(cmd, "fragment"))
 		return cmd_fragment(arg(2));
 	if (!strcmp(cmd, "hold"))

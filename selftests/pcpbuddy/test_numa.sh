@@ -1,0 +1,156 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# One pool per NUMA node (node=-1), in a VM with two nodes (scripts/check.sh boots it with
+# VM_NUMA=2): each node's pool holds memory of its node; a CPU allocates from its node's pool
+# and falls back to the other's (counted) when its own is exhausted; a page freed on a CPU of
+# another node goes back to its owner's pool; CPU hotplug under traffic; every node verifies
+# clean; unloading gives each node its memory back.
+. "$(dirname "$0")/../lib/pcpbuddy.sh"
+
+SIZE_MB=32
+MEMSYS=/sys/devices/system/memory
+
+# The nodes with memory, and the first CPU of each.
+nodes=$(cat /sys/devices/system/node/has_memory 2>/dev/null | tr ',' ' ' | sed 's/-/ /')
+ktap_print_header
+mount_debugfs
+if [ ! -d /sys/devices/system/node/node1 ] || [ "$(echo $nodes | wc -w)" -lt 2 ]; then
+	ktap_set_plan 1
+	ktap_test_skip "one pool per NUMA node" "needs two NUMA nodes with memory (VM_NUMA=2 scripts/vm.sh)"
+	ktap_finished
+fi
+first_cpu() { cut -d, -f1 /sys/devices/system/node/node$1/cpulist | cut -d- -f1; }
+last_cpu() { awk -F'[-,]' '{ print $NF }' /sys/devices/system/node/node$1/cpulist; }
+cpu0=$(first_cpu 0)
+cpu1=$(first_cpu 1)
+ktap_print_msg "node0 CPUs $(cat /sys/devices/system/node/node0/cpulist), node1 CPUs $(cat /sys/devices/system/node/node1/cpulist)"
+
+# The node of a pfn, from the memory block that holds it.
+block_bytes=$((0x$(cat $MEMSYS/block_size_bytes)))
+pfn_node() {
+	local idx=$(( $1 * 4096 / block_bytes )) n
+	n=$(ls -d $MEMSYS/memory$idx/node* 2>/dev/null | head -n1)
+	echo "${n##*node}"
+}
+# nstat NODE KEY: one value from node NODE's stats.
+nstat() { awk -v k="$2:" '$1 == k { print $2 }' "$DEBUGFS/node$1/stats"; }
+# node_free_kb NODE: the node's MemFree after dropping clean caches and shrinking slabs.
+node_free_kb() {
+	sync; echo 3 >/proc/sys/vm/drop_caches
+	shrink_slabs
+	awk '$3 == "MemFree:" { print $4 }' /sys/devices/system/node/node$1/meminfo
+}
+
+ktap_set_plan 9
+before0=$(node_free_kb 0)
+before1=$(node_free_kb 1)
+load_pool node=-1 size_mb=$SIZE_MB || ktap_exit_fail_msg "cannot load $MODULE node=-1"
+
+one_pool_per_node() {
+	cat "$DEBUGFS/info"
+	grep -qx 'nr_pools: 2' "$DEBUGFS/info" &&
+		grep -qx 'pool_nodes: 0 1' "$DEBUGFS/info" &&
+		grep -qx "nr_pages: $((2 * SIZE_MB * 256))" "$DEBUGFS/info" &&
+		grep -qx 'node: 0' "$DEBUGFS/node0/info" &&
+		grep -qx 'node: 1' "$DEBUGFS/node1/info" &&
+		grep -qx "nr_pages: $((SIZE_MB * 256))" "$DEBUGFS/node1/info"
+}
+ktap_test_result "node=-1: one pool of size_mb per node, totals in info" one_pool_per_node
+
+blocks_on_their_node() {
+	local n pfn bad=0
+	for n in 0 1; do
+		for pfn in $(awk 'NR > 1 { print strtonum($2) }' "$DEBUGFS/node$n/blocks"); do
+			[ "$(pfn_node "$pfn")" = "$n" ] || { echo "node$n block pfn $pfn is on node $(pfn_node "$pfn")"; bad=1; }
+		done
+	done
+	return $bad
+}
+ktap_test_result "every block of node N's pool is memory of node N" blocks_on_their_node
+
+local_allocations() {
+	local n cpu pfn bad=0
+	for n in 0 1; do
+		cpu=$(first_cpu $n)
+		for pfn in $("$POOL_TEST" pfns "$cpu" "$cpu" 20 | awk '{ print $2 }'); do
+			[ "$(pfn_node "$pfn")" = "$n" ] || { echo "CPU $cpu (node $n) got pfn $pfn of node $(pfn_node "$pfn")"; bad=1; }
+		done
+	done
+	return $bad
+}
+ktap_test_result "allocations on a CPU of each node come from that node" local_allocations
+
+cross_node_free() {
+	local f0 f1 a0 a1
+	"$POOL_TEST" drain -1 || return 1
+	f0=$(nstat 0 cpu$cpu0.freed_pages)
+	f1=$(nstat 1 cpu$cpu0.freed_pages)
+	# Allocated on node 1's CPU, freed on node 0's: back to node 1's pool, through CPU
+	# cpu0's magazine of it.
+	"$POOL_TEST" pfns "$cpu1" "$cpu0" 50 >/dev/null || return 1
+	a0=$(nstat 0 cpu$cpu0.freed_pages)
+	a1=$(nstat 1 cpu$cpu0.freed_pages)
+	echo "cpu$cpu0.freed_pages: node0 $f0 -> $a0, node1 $f1 -> $a1"
+	[ "$a0" = "$f0" ] && [ "$a1" = $((f1 + 50)) ]
+}
+ktap_test_result "a page freed on another node's CPU goes back to its owner's pool" cross_node_free
+
+fallback_counted() {
+	local out
+	"$POOL_TEST" drain -1 || return 1
+	out=$("$POOL_TEST" exhaust "$cpu0" 0) || return 1
+	echo "$out; node0 total.node_fallbacks $(nstat 0 total.node_fallbacks)"
+	# Node 0's pool, then all of node 1's.
+	[ "$out" = "allocated $((2 * SIZE_MB * 256))" ] &&
+		[ "$(nstat 0 total.node_fallbacks)" -gt 0 ] &&
+		[ "$(nstat 1 total.node_fallbacks)" = 0 ]
+}
+ktap_test_result "an exhausted local pool falls back to the other node's, counted" fallback_counted
+
+hotplug_under_load() {
+	local pids="" rc=0 cpu round
+	for _ in 1 2; do "$POOL_TEST" stress 15 & pids="$pids $!"; done
+	for round in 1 2; do
+		for cpu in $(last_cpu 0) $(last_cpu 1); do
+			[ "$cpu" != 0 ] || continue
+			echo 0 >/sys/devices/system/cpu/cpu$cpu/online || rc=1
+			sleep 0.5
+			# Offline: its magazines and caches of both pools are empty.
+			for n in 0 1; do
+				[ "$(nstat $n cpu$cpu.cached_pages)" = 0 ] || { echo "node$n cpu$cpu.cached_pages $(nstat $n cpu$cpu.cached_pages)"; rc=1; }
+			done
+			echo 1 >/sys/devices/system/cpu/cpu$cpu/online || rc=1
+		done
+	done
+	for pid in $pids; do wait "$pid" || { echo "stress $pid failed"; rc=1; }; done
+	return $rc
+}
+ktap_test_result "CPU hotplug on both nodes under traffic: offline CPUs hold nothing" hotplug_under_load
+
+ktap_test_result "verify clean on every node, nothing outstanding" \
+	sh -c "grep -q '^outstanding_pages: 0$' $DEBUGFS/info && grep -c ': ok$' $DEBUGFS/verify | grep -qx 2"
+
+while_loaded() {
+	local n now
+	for n in 0 1; do
+		now=$(node_free_kb $n)
+		eval "echo \"node$n MemFree: \$before$n -> $now kB\""
+		# The node's pool took its memory (or, from CMA, memory MemFree counted as free).
+		eval "[ \$((before$n - now)) -ge $((SIZE_MB * 1024 * 9 / 10)) ]" || return 1
+	done
+}
+ktap_test_result "each node gave size_mb to its pool" while_loaded
+
+unload_gives_back() {
+	local n now rc=0
+	rmmod pcpbuddy || return 1
+	for n in 0 1; do
+		now=$(node_free_kb $n)
+		eval "echo \"node$n MemFree: \$before$n -> $now kB after unload\""
+		# Within 4 MiB of before (per-CPU lists, slab): the pool's 32 MiB came back.
+		eval "[ \$((before$n - now)) -le 4096 ]" || rc=1
+	done
+	return $rc
+}
+ktap_test_result "unload gives each node its memory back" unload_gives_back
+ktap_finished
