@@ -84,29 +84,34 @@ fn with_slot(
     }
 }
 
-/// The module's description: totals over the pools, and how many there are.
-fn show_info(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let Some(pools) = NodePools::get() else {
-        return Ok(());
-    };
-    let info = pools.info();
-    let first = pools.first();
-    let config = first.config();
+/// The `info` keys of `info` (one pool's, or the totals), up to `metadata_bytes`.
+fn write_info(
+    f: &mut fmt::Formatter<'_>,
+    info: &crate::uapi::Info,
+    source: &str,
+    nr_blocks: usize,
+) -> fmt::Result {
     writeln!(f, "abi_version: {}", info.abi_version)?;
     writeln!(f, "pageblock_order: {}", info.block_order)?;
     writeln!(f, "page_size: {}", info.page_size)?;
     writeln!(f, "nr_cpu_ids: {}", info.nr_cpu_ids)?;
     writeln!(f, "size_mb: {}", info.size_bytes >> 20)?;
-    writeln!(f, "source: {}", config.source.name())?;
+    writeln!(f, "source: {}", source)?;
     writeln!(f, "node: {}", info.node)?;
-    writeln!(
-        f,
-        "nr_blocks: {}",
-        pools.iter().map(|pool| pool.blocks().len()).sum::<usize>()
-    )?;
+    writeln!(f, "nr_blocks: {}", nr_blocks)?;
     writeln!(f, "nr_pages: {}", info.nr_pages)?;
     writeln!(f, "outstanding_pages: {}", info.outstanding_pages)?;
-    writeln!(f, "metadata_bytes: {}", info.metadata_bytes)?;
+    writeln!(f, "metadata_bytes: {}", info.metadata_bytes)
+}
+
+/// The module's description: totals over the pools, and how many there are.
+fn show_info(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Some(pools) = NodePools::get() else {
+        return Ok(());
+    };
+    let nr_blocks = pools.iter().map(|pool| pool.blocks().len()).sum();
+    let source = pools.first().config().source.name();
+    write_info(f, &pools.info(), source, nr_blocks)?;
     writeln!(f, "nr_pools: {}", pools.iter().count())?;
     write!(f, "pool_nodes:")?;
     for pool in pools.iter() {
@@ -117,21 +122,8 @@ fn show_info(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 /// One node pool's description (`node<N>/info`).
 fn show_pool_info(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    {
-        let info = pool.info();
-        let config = pool.config();
-        writeln!(f, "abi_version: {}", info.abi_version)?;
-        writeln!(f, "pageblock_order: {}", info.block_order)?;
-        writeln!(f, "page_size: {}", info.page_size)?;
-        writeln!(f, "nr_cpu_ids: {}", info.nr_cpu_ids)?;
-        writeln!(f, "size_mb: {}", config.size_mb)?;
-        writeln!(f, "source: {}", config.source.name())?;
-        writeln!(f, "node: {}", config.node)?;
-        writeln!(f, "nr_blocks: {}", pool.blocks().len())?;
-        writeln!(f, "nr_pages: {}", info.nr_pages)?;
-        writeln!(f, "outstanding_pages: {}", info.outstanding_pages)?;
-        writeln!(f, "metadata_bytes: {}", info.metadata_bytes)
-    }
+    let source = pool.config().source.name();
+    write_info(f, &pool.info(), source, pool.blocks().len())
 }
 
 /// Writes `<prefix>.<name>: <value>` for every counter of a CPU.
@@ -154,78 +146,64 @@ fn write_cpu_counters(
 }
 
 fn show_stats(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    {
-        let core = pool.core();
-        let mut result = Ok(());
-        core.global_stats().for_each(|name, _, value| {
-            if result.is_ok() {
-                result = writeln!(f, "global.{}: {}", name, value);
-            }
-        });
-        result?;
-        writeln!(f, "global.free_pages: {}", core.global_free_pages())?;
-        writeln!(f, "global.bad_cpu_errors: {}", core.bad_cpu_errors())?;
-        writeln!(f, "global.outstanding_pages: {}", core.outstanding_pages())?;
-        write_cpu_counters(f, format_args!("total"), &core.total_cpu_stats())?;
-        for cpu in 0..core.nr_cpus() {
-            let (Some(stats), Some(cached)) = (core.cpu_stats(cpu), core.cpu_free_pages(cpu))
-            else {
-                continue;
-            };
-            writeln!(f, "cpu{}.cached_pages: {}", cpu, cached)?;
-            write_cpu_counters(f, format_args!("cpu{}", cpu), &stats)?;
+    let core = pool.core();
+    let mut result = Ok(());
+    core.global_stats().for_each(|name, _, value| {
+        if result.is_ok() {
+            result = writeln!(f, "global.{}: {}", name, value);
         }
-        Ok(())
+    });
+    result?;
+    writeln!(f, "global.free_pages: {}", core.global_free_pages())?;
+    writeln!(f, "global.bad_cpu_errors: {}", core.bad_cpu_errors())?;
+    writeln!(f, "global.outstanding_pages: {}", core.outstanding_pages())?;
+    write_cpu_counters(f, format_args!("total"), &core.total_cpu_stats())?;
+    for cpu in 0..core.nr_cpus() {
+        let (Some(stats), Some(cached)) = (core.cpu_stats(cpu), core.cpu_free_pages(cpu)) else {
+            continue;
+        };
+        writeln!(f, "cpu{}.cached_pages: {}", cpu, cached)?;
+        write_cpu_counters(f, format_args!("cpu{}", cpu), &stats)?;
     }
+    Ok(())
 }
 
 fn show_blocks(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    {
+    writeln!(
+        f,
+        "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>6} {:>6} {:>8}",
+        "index", "pfn", "source", "state", "owner", "free", "order", "parked", "cached", "compound"
+    )?;
+    for (index, block) in pool.blocks().iter().enumerate() {
+        let Some(info) = pool.core().block_info(index) else {
+            continue;
+        };
+        write!(
+            f,
+            "{:>6} {:>#12x} {:<7} {:<9} ",
+            index,
+            block.pfn(),
+            block.source().name(),
+            info.kind.name()
+        )?;
+        match info.kind {
+            BlockKind::Owned(cpu) => write!(f, "{:>5} ", cpu)?,
+            _ => write!(f, "{:>5} ", "-")?,
+        }
+        write!(f, "{:>5} ", info.free_pages)?;
+        match info.largest_free_order {
+            Some(order) => write!(f, "{:>5} ", order)?,
+            None => write!(f, "{:>5} ", "-")?,
+        }
         writeln!(
             f,
-            "{:>6} {:>12} {:<7} {:<9} {:>5} {:>5} {:>5} {:>6} {:>6} {:>8}",
-            "index",
-            "pfn",
-            "source",
-            "state",
-            "owner",
-            "free",
-            "order",
-            "parked",
-            "cached",
-            "compound"
+            "{:>6} {:>6} {:>8}",
+            info.parked_pages,
+            info.cached_pages,
+            u32::from(info.compound)
         )?;
-        for (index, block) in pool.blocks().iter().enumerate() {
-            let Some(info) = pool.core().block_info(index) else {
-                continue;
-            };
-            write!(
-                f,
-                "{:>6} {:>#12x} {:<7} {:<9} ",
-                index,
-                block.pfn(),
-                block.source().name(),
-                info.kind.name()
-            )?;
-            match info.kind {
-                BlockKind::Owned(cpu) => write!(f, "{:>5} ", cpu)?,
-                _ => write!(f, "{:>5} ", "-")?,
-            }
-            write!(f, "{:>5} ", info.free_pages)?;
-            match info.largest_free_order {
-                Some(order) => write!(f, "{:>5} ", order)?,
-                None => write!(f, "{:>5} ", "-")?,
-            }
-            writeln!(
-                f,
-                "{:>6} {:>6} {:>8}",
-                info.parked_pages,
-                info.cached_pages,
-                u32::from(info.compound)
-            )?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// `numerator / denominator` as "0.123" (thousandths, rounded down); "0.000" for 0/0.
@@ -240,42 +218,40 @@ impl fmt::Display for Ratio {
 }
 
 fn show_fragmentation(pool: &KernelPool, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    {
-        let info = pool.core().fragmentation();
-        let nr_blocks = pool.blocks().len();
-        writeln!(f, "blocks: {}", nr_blocks)?;
-        writeln!(f, "free_blocks: {}", info.free_blocks)?;
-        writeln!(f, "owned_blocks: {}", info.owned_blocks)?;
-        writeln!(f, "fragment_blocks: {}", info.fragment_blocks)?;
-        writeln!(f, "shared_blocks: {}", info.shared_blocks)?;
-        writeln!(f, "free_pages: {}", info.free_pages)?;
-        writeln!(f, "parked_pages: {}", info.parked_pages)?;
-        writeln!(f, "cached_pages: {}", info.cached_pages)?;
-        writeln!(
-            f,
-            "free_block_fraction: {}",
-            Ratio(info.free_blocks, nr_blocks)
-        )?;
-        // The kernel's unusable free space index (mm/vmstat.c): the fraction of free memory
-        // that cannot serve an allocation of this order.
+    let info = pool.core().fragmentation();
+    let nr_blocks = pool.blocks().len();
+    writeln!(f, "blocks: {}", nr_blocks)?;
+    writeln!(f, "free_blocks: {}", info.free_blocks)?;
+    writeln!(f, "owned_blocks: {}", info.owned_blocks)?;
+    writeln!(f, "fragment_blocks: {}", info.fragment_blocks)?;
+    writeln!(f, "shared_blocks: {}", info.shared_blocks)?;
+    writeln!(f, "free_pages: {}", info.free_pages)?;
+    writeln!(f, "parked_pages: {}", info.parked_pages)?;
+    writeln!(f, "cached_pages: {}", info.cached_pages)?;
+    writeln!(
+        f,
+        "free_block_fraction: {}",
+        Ratio(info.free_blocks, nr_blocks)
+    )?;
+    // The kernel's unusable free space index (mm/vmstat.c): the fraction of free memory
+    // that cannot serve an allocation of this order.
+    writeln!(
+        f,
+        "{:>5} {:>10} {:>12} {:>8}",
+        "order", "free_units", "usable_pages", "unusable"
+    )?;
+    for order in 0..=pool.block_order() {
+        let usable = info.usable_pages(order);
         writeln!(
             f,
             "{:>5} {:>10} {:>12} {:>8}",
-            "order", "free_units", "usable_pages", "unusable"
+            order,
+            info.free_units_by_order[order as usize],
+            usable,
+            Ratio(info.free_pages.saturating_sub(usable), info.free_pages)
         )?;
-        for order in 0..=pool.block_order() {
-            let usable = info.usable_pages(order);
-            writeln!(
-                f,
-                "{:>5} {:>10} {:>12} {:>8}",
-                order,
-                info.free_units_by_order[order as usize],
-                usable,
-                Ratio(info.free_pages.saturating_sub(usable), info.free_pages)
-            )?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 fn show_policy(_: &KVec<Slot>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
