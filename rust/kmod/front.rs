@@ -3,7 +3,7 @@
 //! The per-CPU magazines: the fronts of the CPU caches, in per-CPU memory.
 //!
 //! Each CPU's [`Magazine`] is touched only by that CPU with interrupts disabled: by the API's
-//! entry points in the C glue (which pass `this_cpu_ptr()` of it to `api.rs`), by the flush IPI,
+//! entry points in the C glue (which pass it to `api.rs` from a per-CPU variable), by the flush IPI,
 //! and by the hotplug callback on a CPU going offline; and, once a CPU is dead, by the CPU that
 //! runs its dead callback. Nothing else ever forms a reference to it.
 
@@ -67,11 +67,11 @@ impl Front {
         Some(unsafe { &mut *glue::front_of(self.ptr, cpu).cast::<Magazine>() })
     }
 
-    /// The magazine behind a `this_cpu_ptr()` the C glue passed.
+    /// The magazine behind the pointer the C glue passed.
     ///
     /// # Safety
     ///
-    /// `raw` is `this_cpu_ptr()` of the published front, taken with interrupts disabled, which
+    /// `raw` is this CPU's magazine of a published pool, taken with interrupts disabled, which
     /// stay disabled while the returned reference lives.
     pub(crate) unsafe fn this_cpu<'a>(raw: *mut c_void) -> &'a mut Magazine {
         // SAFETY: By the caller's promise: this CPU's initialised magazine, which only this CPU

@@ -6,14 +6,15 @@
  *  - The exported API's entry points (EXPORT_SYMBOL_GPL has no Rust form for
  *    modules; the in-tree precedent is drivers/gpu/nova-core/nova_core_exports.c).
  *    Each is the CPU-local critical section around a call into Rust:
- *    local_irq_save(), this_cpu_ptr() of the CPU's magazine, the Rust call,
+ *    local_irq_save(), this CPU's pool and magazine (two per-CPU reads), the Rust call,
  *    local_irq_restore(). Those are inline functions and per-CPU addressing
  *    that Rust in 7.3 can only reach through out-of-line helpers, which would
  *    double the cost of the common path; here they compile to a few
  *    instructions. What the API does is decided in Rust (rust/kmod/api.rs).
  *  - Reach macros and inline functions that bindgen cannot translate and for
  *    which rust/helpers has no helper: pageblock_order, page_to_pfn(),
- *    page_address(), node_online(), numa_mem_id(),
+ *    page_address(), node_online(), numa_mem_id(), cpu_to_node(),
+ *    node_distance(), node_state(), page_to_nid(), a node mask,
  *    cpu_online(), alloc_percpu(), per_cpu_ptr(), on_each_cpu(),
  *    cond_resched(), get_task_struct(), folio_order().
  *  - Make and undo compound pages: prep_compound_page() is not exported, and
