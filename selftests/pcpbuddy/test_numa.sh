@@ -34,11 +34,15 @@ pfn_node() {
 }
 # nstat NODE KEY: one value from node NODE's stats.
 nstat() { awk -v k="$2:" '$1 == k { print $2 }' "$DEBUGFS/node$1/stats"; }
-# node_free_kb NODE: the node's MemFree after dropping clean caches and shrinking slabs.
+# node_free_kb NODE: the node's MemFree after dropping clean caches and shrinking slabs, plus
+# the pages on its zones' per-CPU free lists (where pages given back land first; see free_kb).
 node_free_kb() {
+	local kb pcp
 	sync; echo 3 >/proc/sys/vm/drop_caches
 	shrink_slabs
-	awk '$3 == "MemFree:" { print $4 }' /sys/devices/system/node/node$1/meminfo
+	kb=$(awk '$3 == "MemFree:" { print $4 }' /sys/devices/system/node/node$1/meminfo)
+	pcp=$(awk -v node="$1," '$1 == "Node" { here = ($2 == node) } here && $1 == "count:" { n += $2 } END { print n * 4 }' /proc/zoneinfo)
+	echo $((kb + pcp))
 }
 
 ktap_set_plan 9
@@ -60,7 +64,8 @@ ktap_test_result "node=-1: one pool of size_mb per node, totals in info" one_poo
 blocks_on_their_node() {
 	local n pfn bad=0
 	for n in 0 1; do
-		for pfn in $(awk 'NR > 1 { print strtonum($2) }' "$DEBUGFS/node$n/blocks"); do
+		for pfn in $(awk 'NR > 1 { print $2 }' "$DEBUGFS/node$n/blocks"); do
+			pfn=$((pfn))
 			[ "$(pfn_node "$pfn")" = "$n" ] || { echo "node$n block pfn $pfn is on node $(pfn_node "$pfn")"; bad=1; }
 		done
 	done
