@@ -81,7 +81,7 @@ impl kernel::fmt::Display for NodeLabel<'_> {
 ///   is published.
 pub(crate) struct KernelPool {
     config: Config,
-    /// Its place in the published [`NodePools`] (0 for a pool that is not published).
+    /// Its place in its [`NodePools`] (0 for a pool of its own).
     slot: usize,
     pageblock_order: u32,
     core: CorePool<KernelPlatform>,
@@ -209,10 +209,14 @@ impl KernelPool {
         )?)
     }
 
-    /// Marks the pool as the `slot`-th of the published set (whose `publish` publishes its
-    /// magazines to the API's entry points).
-    pub(crate) fn set_published(&mut self, slot: usize) {
+    /// Places the pool in a [`NodePools`] set.
+    pub(crate) fn set_slot(&mut self, slot: usize) {
         self.slot = slot;
+    }
+
+    /// Marks the pool as published (its set's `publish` publishes its magazines to the API's
+    /// entry points).
+    pub(crate) fn set_published(&mut self) {
         self.published = true;
     }
 

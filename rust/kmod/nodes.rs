@@ -32,7 +32,7 @@ pub(crate) const NODE_ANY: i32 = -2;
 /// # Invariants
 ///
 /// `pools` is not empty and holds at most one pool per node, in ascending node order;
-/// `pools[i].slot() == i` once published. `fallback[i]` lists every slot but `i`, nearest node
+/// `pools[i].slot() == i`. `fallback[i]` lists every slot but `i`, nearest node
 /// to `pools[i]`'s first.
 pub(crate) struct NodePools {
     pools: KVec<KBox<KernelPool>>,
@@ -66,6 +66,9 @@ impl NodePools {
         }
         if pools.is_empty() {
             return Err(ENODEV);
+        }
+        for (slot, pool) in pools.iter_mut().enumerate() {
+            pool.set_slot(slot);
         }
         let mut fallback = KVec::with_capacity(pools.len(), GFP_KERNEL)?;
         for pool in pools.iter() {
@@ -108,8 +111,8 @@ impl NodePools {
 
     /// Publishes the pools, and to the API's entry points each CPU's local pool and magazine.
     pub(crate) fn publish(mut set: KBox<Self>) {
-        for (slot, pool) in set.pools.iter_mut().enumerate() {
-            pool.set_published(slot);
+        for pool in set.pools.iter_mut() {
+            pool.set_published();
         }
         let set = KBox::into_raw(set);
         // SAFETY: Just made from a `KBox`; freed only by `withdraw`.
@@ -250,5 +253,46 @@ impl NodePools {
         }
         let (pool, index) = self.owner_of(page).ok_or(EINVAL)?;
         Ok((pool.slot(), index))
+    }
+}
+
+#[kunit_tests(pcpbuddy_nodes)]
+mod tests {
+    use super::*;
+    use crate::reserve::{Source, SourcePolicy};
+
+    /// One small pool per node with memory (not published): each holds memory of its node only,
+    /// owns its own pages, and falls back to every other pool, nearest first.
+    #[test]
+    fn one_pool_per_node_owns_its_memory() -> Result {
+        let config = Config {
+            size_mb: 4,
+            source: SourcePolicy::Only(Source::Pages),
+            node: bindings::NUMA_NO_NODE,
+            strict: false,
+        };
+        let pools = NodePools::new(config, true)?;
+        let nodes = (0..glue::nr_node_ids())
+            .filter(|&nid| glue::node_has_memory(nid))
+            .count();
+        assert_eq!(pools.iter().count(), nodes);
+        for (slot, pool) in pools.iter().enumerate() {
+            assert_eq!(pool.slot(), slot);
+            for block in pool.blocks() {
+                assert_eq!(block.nid(), pool.node());
+                let owner = pools.owner_of(block.first_page()).map(|(p, _)| p.slot());
+                assert_eq!(owner, Some(slot));
+                assert!(pools.owner_elsewhere(pool, block.first_page()).is_none());
+            }
+            assert_eq!(pools.fallbacks(pool).count(), nodes - 1);
+            let mut last = 0;
+            for other in pools.fallbacks(pool) {
+                assert!(other.slot() != slot);
+                let distance = glue::node_distance(pool.node(), other.node());
+                assert!(distance >= last);
+                last = distance;
+            }
+        }
+        Ok(())
     }
 }
