@@ -61,27 +61,26 @@ one_pool_per_node() {
 }
 ktap_test_result "node=-1: one pool of size_mb per node, totals in info" one_pool_per_node
 
-blocks_on_their_node() {
-	local n pfn bad=0
-	for n in 0 1; do
-		for pfn in $(awk 'NR > 1 { print $2 }' "$DEBUGFS/node$n/blocks"); do
-			pfn=$((pfn))
-			[ "$(pfn_node "$pfn")" = "$n" ] || { echo "node$n block pfn $pfn is on node $(pfn_node "$pfn")"; bad=1; }
-		done
+# on_node NODE WHAT PFN...: every PFN (decimal or 0x hex) is memory of NODE; says which is not.
+on_node() {
+	local node=$1 what=$2 pfn bad=0
+	shift 2
+	for pfn in "$@"; do
+		pfn=$((pfn))
+		[ "$(pfn_node "$pfn")" = "$node" ] || { echo "$what: pfn $pfn is on node $(pfn_node "$pfn")"; bad=1; }
 	done
 	return $bad
+}
+
+blocks_on_their_node() {
+	on_node 0 "node0 block" $(awk 'NR > 1 { print $2 }' "$DEBUGFS/node0/blocks") &&
+		on_node 1 "node1 block" $(awk 'NR > 1 { print $2 }' "$DEBUGFS/node1/blocks")
 }
 ktap_test_result "every block of node N's pool is memory of node N" blocks_on_their_node
 
 local_allocations() {
-	local n cpu pfn bad=0
-	for n in 0 1; do
-		cpu=$(first_cpu $n)
-		for pfn in $("$POOL_TEST" pfns "$cpu" "$cpu" 20 | awk '{ print $2 }'); do
-			[ "$(pfn_node "$pfn")" = "$n" ] || { echo "CPU $cpu (node $n) got pfn $pfn of node $(pfn_node "$pfn")"; bad=1; }
-		done
-	done
-	return $bad
+	on_node 0 "CPU $cpu0 (node 0)" $("$POOL_TEST" pfns "$cpu0" "$cpu0" 20 | awk '{ print $2 }') &&
+		on_node 1 "CPU $cpu1 (node 1)" $("$POOL_TEST" pfns "$cpu1" "$cpu1" 20 | awk '{ print $2 }')
 }
 ktap_test_result "allocations on a CPU of each node come from that node" local_allocations
 
