@@ -74,6 +74,10 @@ vng_args() {
 # deterministic guest time (scripts/bench.sh BENCH_MODE=icount).
 qemu_args=()
 [ -z "${VM_QEMU_OPTS:-}" ] || qemu_args=(--qemu-opts="$VM_QEMU_OPTS")
+# VM_NUMA: a socket per node. CPUs of one socket share a last-level cache, which the scheduler
+# insists is on one node (it WARNs at boot otherwise). QEMU merges this -smp into vng's.
+[ "${VM_NUMA:-1}" -lt 2 ] ||
+	qemu_args+=(--qemu-opts="-smp $VM_CPUS,sockets=$VM_NUMA,cores=$((VM_CPUS / VM_NUMA)),threads=1")
 
 # KVM: /dev/kvm can exist and still not work (nested virtualisation where the guest
 # hangs after the firmware). Probe once per kernel build with a short boot.

@@ -8,7 +8,6 @@
 . "$(dirname "$0")/../lib/pcpbuddy.sh"
 
 SIZE_MB=32
-MEMSYS=/sys/devices/system/memory
 
 # The nodes with memory, and the first CPU of each.
 nodes=$(cat /sys/devices/system/node/has_memory 2>/dev/null | tr ',' ' ' | sed 's/-/ /')
@@ -25,12 +24,13 @@ cpu0=$(first_cpu 0)
 cpu1=$(first_cpu 1)
 ktap_print_msg "node0 CPUs $(cat /sys/devices/system/node/node0/cpulist), node1 CPUs $(cat /sys/devices/system/node/node1/cpulist)"
 
-# The node of a pfn, from the memory block that holds it.
-block_bytes=$((0x$(cat $MEMSYS/block_size_bytes)))
+# The node of a pfn: the node of the zone whose span holds it (/proc/zoneinfo; the test kernel
+# has no memory hotplug, so no /sys/devices/system/memory).
 pfn_node() {
-	local idx=$(( $1 * 4096 / block_bytes )) n
-	n=$(ls -d $MEMSYS/memory$idx/node* 2>/dev/null | head -n1)
-	echo "${n##*node}"
+	awk -v pfn="$1" '
+		$1 == "Node" { node = $2; sub(",", "", node) }
+		$1 == "spanned" { spanned = $2 }
+		$1 == "start_pfn:" && pfn >= $2 && pfn < $2 + spanned { print node; exit }' /proc/zoneinfo
 }
 # nstat NODE KEY: one value from node NODE's stats.
 nstat() { awk -v k="$2:" '$1 == k { print $2 }' "$DEBUGFS/node$1/stats"; }
@@ -102,7 +102,7 @@ ktap_test_result "a page freed on another node's CPU goes back to its owner's po
 fallback_counted() {
 	local out
 	"$POOL_TEST" drain -1 || return 1
-	out=$("$POOL_TEST" exhaust "$cpu0" 0) || return 1
+	out=$("$POOL_TEST" exhaust "$cpu0" 0 | grep '^allocated ')
 	echo "$out; node0 total.node_fallbacks $(nstat 0 total.node_fallbacks)"
 	# Node 0's pool, then all of node 1's.
 	[ "$out" = "allocated $((2 * SIZE_MB * 256))" ] &&
