@@ -133,7 +133,9 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_SET_POLICY => set_policy(pool, user.reader())?,
             uapi::IOC_VERIFY => verify(pool)?,
             uapi::IOC_DRAIN => drain(pool, user.reader())?,
-            uapi::IOC_BENCH => bench(pool, user)?,
+            // ABI 1's structure is the current one's beginning: `bench` reads and writes
+            // what the command's size says.
+            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pool, user, _IOC_SIZE(cmd))?,
             uapi::IOC_REPLAY => replay(pool, user)?,
             _ => return Err(ENOTTY),
         }
@@ -376,7 +378,9 @@ fn drain(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
     Ok(())
 }
 
-fn bench(pool: &KernelPool, user: UserSlice) -> Result {
+/// `PCPBUDDY_IOC_BENCH` with the first `size` bytes of the structure (the whole, or ABI 1's
+/// part: the rest reads as zeroes, so as no peak map, and is not written back).
+fn bench(pool: &KernelPool, user: UserSlice, size: usize) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
     // 5 KiB: on the heap, not on the kernel stack.
     let mut req = KBox::<uapi::Bench>::new_uninit(GFP_KERNEL)?;
@@ -385,11 +389,12 @@ fn bench(pool: &KernelPool, user: UserSlice) -> Result {
         req.as_mut_ptr().write_bytes(0, 1);
         req.assume_init()
     };
-    reader.read_slice(req.as_bytes_mut())?;
+    // `size` is one of the two commands' sizes, so never past the end; `get` has no panic.
+    reader.read_slice(req.as_bytes_mut().get_mut(..size).ok_or(EINVAL)?)?;
     let result = crate::bench::run(pool, &mut req);
     // The results are written back even for EINTR: what ran before the signal is valid.
     if result.is_ok() || result == Err(EINTR) {
-        writer.write_slice(req.as_bytes())?;
+        writer.write_slice(req.as_bytes().get(..size).ok_or(EINVAL)?)?;
     }
     result
 }

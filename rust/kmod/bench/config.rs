@@ -29,6 +29,18 @@ pub(super) struct Config {
     pub(super) nr_free: usize,
     /// exit: set `k` is freed by free rank `(k + free_shift) % nr_free`.
     pub(super) free_shift: usize,
+    /// `PCPBUDDY_BENCH_PEAK_MAP`: where the churn peak's block map goes.
+    pub(super) peak_map: Option<PeakMapDest>,
+}
+
+/// The caller's buffer for the block map at the churn peak (not checked yet: `EFAULT` comes
+/// when it is written).
+#[derive(Clone, Copy)]
+pub(super) struct PeakMapDest {
+    /// User address.
+    pub(super) addr: usize,
+    /// Entries there, at least 1.
+    pub(super) len: usize,
 }
 
 fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
@@ -39,9 +51,27 @@ impl Config {
     pub(super) fn parse(pool: &KernelPool, req: &uapi::Bench) -> Result<Self> {
         let pattern = Pattern::from_abi(req.pattern).ok_or(EINVAL)?;
         let backend = Backend::from_abi(req.backend).ok_or(EINVAL)?;
-        if req.flags != 0 || req.order > pool.block_order() || req.alloc_cpus == 0 {
+        if req.flags & !uapi::BENCH_PEAK_MAP != 0
+            || req.order > pool.block_order()
+            || req.alloc_cpus == 0
+        {
             return Err(EINVAL);
         }
+        // The map is of the pool during churn, and asked for by the flag alone.
+        let peak_map = if req.flags & uapi::BENCH_PEAK_MAP != 0 {
+            if pattern != Pattern::Churn || !backend.is_pool() || req.peak_map_len == 0 {
+                return Err(EINVAL);
+            }
+            Some(PeakMapDest {
+                addr: usize::try_from(req.peak_map).map_err(|_| EFAULT)?,
+                len: req.peak_map_len as usize,
+            })
+        } else {
+            if req.peak_map != 0 || req.peak_map_len != 0 {
+                return Err(EINVAL);
+            }
+            None
+        };
         if req.ops == 0 || req.ops > 1u64 << 32 || req.batch as usize > MAX_BATCH {
             return Err(EINVAL);
         }
@@ -135,6 +165,7 @@ impl Config {
             nr_alloc,
             nr_free,
             free_shift,
+            peak_map,
         })
     }
 
