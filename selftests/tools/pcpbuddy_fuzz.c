@@ -2052,8 +2052,13 @@ static void __attribute__((noreturn)) victim_bench(struct ctx *c, int fd)
 		b.ops = 1ULL << 30;
 		b.batch = 0;
 		/* Pool backends need an idle pool, rare under the fuzzer: mostly others. */
-		if (chance(c, 70) && b.backend < PCPBUDDY_BACKEND_KERNEL)
+		if (chance(c, 70) && b.backend < PCPBUDDY_BACKEND_KERNEL) {
 			b.backend = PCPBUDDY_BACKEND_KERNEL + below(c, 2);
+			/* A peak map is the pool's only. */
+			b.flags = 0;
+			b.peak_map = 0;
+			b.peak_map_len = 0;
+		}
 		memcpy(c->buf, &b, sizeof(b));
 		err = call(c, K_BENCH, fd, cmds[K_BENCH], c->buf,
 			   WANT_OK | WANT_EBUSY | WANT_ENOMEM, P_GOOD);

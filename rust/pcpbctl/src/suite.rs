@@ -39,7 +39,8 @@ pub fn suite_ops(order: u32, long: bool) -> u64 {
 ///
 /// `remote` and `softirq` free on the first online CPU and allocate on the others (with one
 /// CPU, that CPU does both); the other patterns allocate on all online CPUs and leave the
-/// freeing CPUs to the kernel's default for the pattern.
+/// freeing CPUs to the kernel's default for the pattern. The churn runs of the pool backends
+/// ask for the block map at the peak.
 pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params)> {
     let cpus: Vec<u32> = online.iter().copied().filter(|&c| c < 64).collect();
     let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| {
@@ -69,7 +70,10 @@ pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params
         };
         for order in orders {
             for backend in Backend::ALL {
-                plan.push((Series::Main, params(pattern, backend, order, alloc, free)));
+                let mut p = params(pattern, backend, order, alloc, free);
+                // The block map at the peak, for report/block_map.rs.
+                p.peak_map = pattern == Pattern::Churn && backend.is_pool();
+                plan.push((Series::Main, p));
             }
         }
     }

@@ -359,6 +359,17 @@ pub fn line_chart(
 pub struct Cell {
     pub state: String,
     pub label: String,
+    /// The owning CPU: its shade replaces the state's colour.
+    pub owner: Option<u32>,
+}
+
+/// The colour of a block owned by `cpu`: a shade of the `owned` blue per CPU (eight, then
+/// again), light enough for the number on it.
+pub fn owner_color(cpu: u32) -> &'static str {
+    const SHADES: [&str; 8] = [
+        "#6baed6", "#c6dbef", "#4292c6", "#9ecae1", "#74a9cf", "#d0d1e6", "#3690c0", "#a6bddb",
+    ];
+    SHADES[cpu as usize % SHADES.len()]
 }
 
 /// The colour of a block state.
@@ -418,7 +429,7 @@ pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
         height += 22.0 + h + 18.0;
     }
     let legend = ["free", "owned", "fragment", "shared"];
-    let legend_note = "(number: owner CPU)";
+    let legend_note = "(number and shade of blue: owner CPU)";
     width = width.max(margin + legend.len() as f64 * 100.0 + text_width(legend_note, 12.0));
     height += 24.0;
     let mut svg = Svg::new(width.ceil(), height.ceil());
@@ -442,7 +453,7 @@ pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
                     yy,
                     cell - 2.0,
                     cell - 2.0,
-                    state_color(&c.state),
+                    c.owner.map_or_else(|| state_color(&c.state), owner_color),
                     Some("#888888"),
                 );
                 if !c.label.is_empty() {
@@ -583,6 +594,7 @@ mod tests {
                     } else {
                         String::new()
                     },
+                    owner: (i % 2 == 0).then_some(1),
                 })
                 .collect(),
         };

@@ -108,7 +108,39 @@ fn records_have_the_schema() {
 
 #[test]
 fn renders_every_file() {
-    let data = synthetic();
+    let mut data = synthetic();
+    // pool-classic's churn run came with a peak map (pool's did not: its counts are drawn).
+    let classic = data
+        .runs
+        .iter_mut()
+        .find(|r| {
+            r.run.params.pattern == Pattern::Churn && r.run.params.backend == Backend::PoolClassic
+        })
+        .unwrap();
+    let peak = crate::abi::BenchSample {
+        ns: 3_000_000,
+        free_pages: 600,
+        free_blocks: 1,
+        owned_blocks: 3,
+        ..Default::default()
+    };
+    let entry = |state: u8, owner: u16, free_pages| crate::abi::BenchBlock {
+        state,
+        owner,
+        free_pages,
+        ..Default::default()
+    };
+    let none = crate::abi::BLOCK_NO_OWNER;
+    classic.run.result.peak_map = Some(crate::bench::PeakMap::new(
+        peak,
+        4,
+        &[
+            entry(1, 0, 30),
+            entry(0, none, 512),
+            entry(1, 1, 28),
+            entry(1, 0, 30),
+        ],
+    ));
     let files = render(&data);
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -147,6 +179,15 @@ fn renders_every_file() {
     assert!(map.contains("at the churn peak: sample 8 of 8, 7.0 ms"));
     assert!(map.contains(">9 free, 7 owned, 0 fragment, 0 shared<"));
     assert!(md.contains("At the churn peak with `pool` (sample 8 of 8): 9 free, 7 owned"));
+    // The peak map: block by block, owners numbered and shaded.
+    assert!(map.contains(">at the churn peak, 3.0 ms in (fewest free blocks)<"));
+    assert!(map.contains(">1 free, 3 owned, 0 fragment, 0 shared<"));
+    assert!(map.contains(">blocks per owner: CPU 0 2, CPU 1 1<"));
+    assert!(map.contains(crate::svg::owner_color(1)));
+    assert!(md.contains(
+        "At the churn peak with `pool-classic` (3.0 ms in, the fewest free blocks): 1 free, 3 \
+         owned, 0 fragment, 0 shared; blocks per owner: CPU 0 2, CPU 1 1."
+    ));
 }
 
 #[test]
@@ -219,9 +260,40 @@ fn plots_of_raw() {
                 }
             })
             .collect();
+        // The peak map, as raw.json holds it (PeakMap's fields, blocks by name).
+        let peak_map = run["result"].get("peak_map").map(|m| {
+            let u = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+            let s = &m["sample"];
+            let sample = crate::abi::BenchSample {
+                ns: u(s, "ns"),
+                free_pages: u(s, "free_pages") as u32,
+                free_blocks: u(s, "free_blocks") as u32,
+                owned_blocks: u(s, "owned_blocks") as u32,
+                fragment_blocks: u(s, "fragment_blocks") as u32,
+                shared_blocks: u(s, "shared_blocks") as u32,
+                unusable_max_milli: u(s, "unusable_max_milli") as u32,
+            };
+            let entries: Vec<crate::abi::BenchBlock> = m["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| crate::abi::BenchBlock {
+                    state: crate::abi::BlockState::from_name(b["state"].as_str().unwrap())
+                        .unwrap()
+                        .abi() as u8,
+                    reserved: 0,
+                    owner: b["owner"]
+                        .as_u64()
+                        .map_or(crate::abi::BLOCK_NO_OWNER, |o| o as u16),
+                    free_pages: u(b, "free_pages") as u32,
+                })
+                .collect();
+            crate::bench::PeakMap::new(sample, u(m, "nr_blocks") as u32, &entries)
+        });
         for r in &mut data.runs {
             if r.run.params.pattern == Pattern::Churn && r.run.params.backend == b {
                 r.run.result.samples = samples.clone();
+                r.run.result.peak_map = peak_map.clone();
             }
         }
     }
