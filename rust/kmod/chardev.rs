@@ -44,7 +44,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::Mutex,
-    transmute::AsBytes,
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserSlice, UserSliceReader, UserSliceWriter},
 };
 
@@ -56,6 +56,10 @@ struct Handle {
 }
 
 /// The handle table of one open file: slot `h` is handle `h`.
+///
+/// By hand, not the kernel crate's `XArray`: its 7.3 binding has no index allocation
+/// (`xa_alloc`), stores only boxed (`ForeignOwnable`) entries, and locks with a spinlock, while
+/// the table's mutex is held across an allocation that may sleep (`smp_call_on_cpu()`).
 ///
 /// # Invariants
 ///
@@ -133,9 +137,9 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_SET_POLICY => set_policy(pool, user.reader())?,
             uapi::IOC_VERIFY => verify(pool)?,
             uapi::IOC_DRAIN => drain(pool, user.reader())?,
-            // ABI 1's structure is the current one's beginning: `bench` reads and writes
-            // what the command's size says.
-            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pool, user, _IOC_SIZE(cmd))?,
+            // ABI 1's structure is the current one's beginning: `in_out` reads and writes what
+            // the command's size says.
+            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pool, user)?,
             uapi::IOC_REPLAY => replay(pool, user)?,
             _ => return Err(ENOTTY),
         }
@@ -378,41 +382,35 @@ fn drain(pool: &KernelPool, mut reader: UserSliceReader) -> Result {
     Ok(())
 }
 
-/// `PCPBUDDY_IOC_BENCH` with the first `size` bytes of the structure (the whole, or ABI 1's
-/// part: the rest reads as zeroes, so as no peak map, and is not written back).
-fn bench(pool: &KernelPool, user: UserSlice, size: usize) -> Result {
-    let (mut reader, mut writer) = user.reader_writer();
-    // 5 KiB: on the heap, not on the kernel stack.
-    let mut req = KBox::<uapi::Bench>::new_uninit(GFP_KERNEL)?;
-    // SAFETY: Zeroes are a valid `Bench` (integers only).
-    let mut req = unsafe {
-        req.as_mut_ptr().write_bytes(0, 1);
-        req.assume_init()
-    };
-    // `size` is one of the two commands' sizes, so never past the end; `get` has no panic.
-    reader.read_slice(req.as_bytes_mut().get_mut(..size).ok_or(EINVAL)?)?;
-    let result = crate::bench::run(pool, &mut req);
-    // The results are written back even for EINTR: what ran before the signal is valid.
-    if result.is_ok() || result == Err(EINTR) {
-        writer.write_slice(req.as_bytes().get(..size).ok_or(EINVAL)?)?;
-    }
-    result
+fn bench(pool: &KernelPool, user: UserSlice) -> Result {
+    in_out::<uapi::Bench>(user, |req| crate::bench::run(pool, req))
 }
 
 fn replay(pool: &KernelPool, user: UserSlice) -> Result {
+    in_out::<uapi::Replay>(user, |req| crate::replay::run(pool, req))
+}
+
+/// Reads a request of a long-running ioctl (bench, replay), runs it and writes the results back,
+/// also for `EINTR`: what ran before the signal is valid.
+///
+/// Only the command's size is read and written: the whole `T`, or for an older ABI's command
+/// (`PCPBUDDY_IOC_BENCH_V1`) its smaller structure, `T`'s beginning; the fields past it read
+/// as zeroes (what that ABI did not have is not asked for) and are not written back.
+fn in_out<T: AsBytes + FromBytes>(user: UserSlice, run: impl FnOnce(&mut T) -> Result) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
-    // 5 KiB: on the heap, not on the kernel stack.
-    let mut req = KBox::<uapi::Replay>::new_uninit(GFP_KERNEL)?;
-    // SAFETY: Zeroes are a valid `Replay` (integers only).
+    let size = reader.len();
+    // About 5 KiB: on the heap, not on the kernel stack.
+    let mut req = KBox::<T>::new_uninit(GFP_KERNEL)?;
+    // SAFETY: `T: FromBytes`: every bit pattern is a valid `T`, zeroes too.
     let mut req = unsafe {
         req.as_mut_ptr().write_bytes(0, 1);
         req.assume_init()
     };
-    reader.read_slice(req.as_bytes_mut())?;
-    let result = crate::replay::run(pool, &mut req);
-    // The results are written back even for EINTR: what ran before the signal is valid.
+    // The commands' sizes are at most `T`'s, so `get` fails never (and has no panic path).
+    reader.read_slice(req.as_bytes_mut().get_mut(..size).ok_or(EINVAL)?)?;
+    let result = run(&mut req);
     if result.is_ok() || result == Err(EINTR) {
-        writer.write_slice(req.as_bytes())?;
+        writer.write_slice(req.as_bytes().get(..size).ok_or(EINVAL)?)?;
     }
     result
 }

@@ -17,6 +17,11 @@ use crate::{glue, kernel_pool::KernelPool};
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// The registered hotplug states; removed when dropped.
+///
+/// # Invariants
+///
+/// `online` and `dead` are dynamic states that `__cpuhp_setup_state()` returned, registered
+/// (with this module's callbacks) until `drop` removes them.
 pub(crate) struct Hotplug {
     online: c_int,
     dead: c_int,
@@ -25,42 +30,52 @@ pub(crate) struct Hotplug {
 impl Hotplug {
     /// Registers the callbacks. CPUs online now are not called.
     pub(crate) fn register() -> Result<Self> {
-        // SAFETY: The name is a static string; the callback is a function of this module and
-        // is unregistered in `drop` (or below on failure), before the module's code goes away.
-        let online = unsafe {
-            bindings::__cpuhp_setup_state(
-                bindings::cpuhp_state_CPUHP_AP_ONLINE_DYN,
-                c"pcpbuddy:online".as_ptr().cast(),
-                false,
-                None,
-                Some(cpu_going_down),
-                false,
-            )
-        };
-        to_result(online.min(0))?;
-        // SAFETY: As above.
-        let dead = unsafe {
-            bindings::__cpuhp_setup_state(
-                bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
-                c"pcpbuddy:dead".as_ptr().cast(),
-                false,
-                None,
-                Some(cpu_dead),
-                false,
-            )
-        };
-        if dead < 0 {
+        let online = setup(
+            bindings::cpuhp_state_CPUHP_AP_ONLINE_DYN,
+            c"pcpbuddy:online",
+            cpu_going_down,
+        )?;
+        let dead = setup(
+            bindings::cpuhp_state_CPUHP_BP_PREPARE_DYN,
+            c"pcpbuddy:dead",
+            cpu_dead,
+        )
+        .inspect_err(|_| {
             // SAFETY: `online` was registered above and is removed once.
             unsafe { bindings::__cpuhp_remove_state(online, false) };
-            return Err(Error::from_errno(dead));
-        }
+        })?;
+        // INVARIANT: both registered above.
         Ok(Self { online, dead })
     }
 }
 
+/// Registers `teardown` in a new dynamic state of range `range`, without calling it now; returns
+/// the state.
+fn setup(
+    range: bindings::cpuhp_state,
+    name: &'static CStr,
+    teardown: extern "C" fn(c_uint) -> c_int,
+) -> Result<c_int> {
+    // SAFETY: The name is a static string; the callback is a function of this module and is
+    // unregistered by `Hotplug` (`drop`, or `register` on failure) before the module's code
+    // goes away.
+    let state = unsafe {
+        bindings::__cpuhp_setup_state(
+            range,
+            name.as_char_ptr(),
+            false,
+            None,
+            Some(teardown),
+            false,
+        )
+    };
+    to_result(state.min(0))?;
+    Ok(state)
+}
+
 impl Drop for Hotplug {
     fn drop(&mut self) {
-        // SAFETY: Both states were returned by `__cpuhp_setup_state` and are removed once.
+        // SAFETY: By the type invariant, both states are registered; they are removed once.
         unsafe {
             bindings::__cpuhp_remove_state(self.dead, false);
             bindings::__cpuhp_remove_state(self.online, false);

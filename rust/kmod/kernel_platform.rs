@@ -78,7 +78,9 @@ struct AlignedStats(CpuStats);
 ///
 /// `first_page[i]` is the first `struct page` of block `i` (blocks are naturally aligned runs
 /// of `2^order` pages, so the block's `struct page`s are contiguous), and `order` is the block
-/// order.
+/// order. `blocks`, `maps` and `bitmaps` have the lengths of the geometry of `first_page.len()`
+/// blocks of that order; `caches` and `stats` one element per CPU id, `remote_queues` one more
+/// (what `Platform` promises the core, which checks it again in `Pool::new`).
 pub(crate) struct KernelPlatform {
     blocks: Table<BlockMeta>,
     maps: Table<MapLine>,
@@ -107,7 +109,8 @@ impl KernelPlatform {
     ) -> Result<Self> {
         let nr_blocks = first_page.len();
         let geometry = Geometry::new(block_order, nr_blocks).ok_or(EINVAL)?;
-        // INVARIANT: the caller gives the first pages of the blocks, in block order.
+        // INVARIANT: the caller gives the first pages of the blocks, in block order; the tables
+        // are sized below from the geometry and `nr_cpus`.
         Ok(Self {
             blocks: Table::new(nr_blocks, || Ok(BlockMeta::new()))?,
             maps: Table::new(geometry.map_lines(), || Ok(MapLine::new()))?,

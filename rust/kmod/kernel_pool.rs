@@ -71,7 +71,9 @@ pub(crate) struct KernelPool {
     frames: FrameTable<Table<u32>>,
     front: Front,
     /// Kinds of misuse already reported (one bit per `FreeError::index()`): each is reported
-    /// once, and counted every time in `stats`.
+    /// once, and counted every time in `stats`. By hand, not `pr_err_once!`: that is once per
+    /// call site for the module's life, but this is once per kind and per pool (the KUnit
+    /// tests' pools misuse on purpose, and must not silence the module's pool).
     reported: AtomicU32,
     /// The front is published to the C glue (the module's pool; not a KUnit test's).
     published: bool,

@@ -22,6 +22,11 @@ mod glue;
 mod hotplug;
 mod kernel_platform;
 mod kernel_pool;
+/// The allocator core, compiled into the module from the very files that the host crate
+/// `rust/core` tests (see `Documentation/core.md`). Its items are `pub` for the host crate, so
+/// unreachable from here.
+#[path = "../core/src/lib.rs"]
+#[allow(unreachable_pub)]
 mod pcpcore;
 mod rawlock;
 mod replay;
@@ -79,6 +84,10 @@ struct PcpBuddyModule {
 }
 
 /// Keeps the pool published for as long as the module lives.
+///
+/// # Invariants
+///
+/// While a `PublishedPool` lives, the module's pool is published: [`KernelPool::get`] returns it.
 struct PublishedPool;
 
 impl PublishedPool {
@@ -100,6 +109,7 @@ impl PublishedPool {
         }
         pool.core().set_policy(policy).map_err(|_| EINVAL)?;
         KernelPool::publish(pool);
+        // INVARIANT: published just above; withdrawn only in `drop`.
         Ok(Self)
     }
 }

@@ -34,14 +34,13 @@
 //! that made them.
 
 use crate::{
-    bench::{self, Api, Backend, FloorApi, KernelApi, NoHotplug, PoolApi, Session},
+    bench::{self, Api, Backend, FloorApi, Instant, KernelApi, NoHotplug, PoolApi, Session},
     glue,
     kernel_pool::KernelPool,
     uapi,
 };
 use core::{
     hint::spin_loop,
-    ptr::NonNull,
     sync::atomic::{
         AtomicBool, AtomicU64, AtomicUsize,
         Ordering::{Acquire, Relaxed, Release},
@@ -50,9 +49,13 @@ use core::{
 use kernel::{
     bindings,
     prelude::*,
+    time::Delta,
     transmute::AsBytes,
     uaccess::{UserPtr, UserSlice},
 };
+
+/// How often the ioctl looks at the threads' progress and at signals.
+const POLL: Delta = Delta::from_millis(2);
 
 /// Operations read from user space at a time.
 const CHUNK: usize = 4096;
@@ -95,6 +98,13 @@ struct AllocMeta {
 }
 
 /// A validated trace, split into one stream per thread.
+///
+/// # Invariants
+///
+/// `cpus`, `recorded` and `streams` have one element per thread, no stream empty; every
+/// operation's `id` is below `meta.len()`; no stream holds an allocation that is `over` (left
+/// out) or its free; for every other allocation `meta[id].owner` is the thread whose stream
+/// makes it, and its free (if any) comes after it in trace order.
 struct Trace {
     /// The CPU of each thread (only CPUs whose stream is not empty).
     cpus: KVec<u32>,
@@ -258,6 +268,9 @@ impl Trace {
         for m in meta.iter_mut() {
             m.owner = renumber[usize::from(m.owner)];
         }
+        // INVARIANT: allocations are numbered in trace order and a free names an earlier one
+        // (both checked above); `over` ones were kept out of the streams with their frees; the
+        // owners were renumbered with the streams kept, which are the non-empty ones.
         Ok(Self {
             cpus: kept_cpus,
             recorded: kept_recorded,
@@ -270,17 +283,23 @@ impl Trace {
 }
 
 /// What the threads share.
+///
+/// # Invariants
+///
+/// `handles` has one slot per allocation of the trace (`meta.len()`); `floor` is there for the
+/// floor backend.
 struct Shared {
     backend: Backend,
     meta: KVVec<AllocMeta>,
     /// Per allocation: `PENDING`, `FAILED`, `FREED` or its handle.
     handles: KVVec<AtomicUsize>,
-    ready: AtomicUsize,
+    ready: Pin<KBox<bench::Readiness>>,
     go: AtomicBool,
     /// Not every thread could be started: run nothing.
     abort: AtomicBool,
     /// Stop early (signal): every thread leaves its stream at its next check.
     stop: AtomicBool,
+    clock: bench::Clock,
     start_ns: AtomicU64,
     end_ns: AtomicU64,
     /// Threads done with their stream.
@@ -307,7 +326,7 @@ struct Worker {
 impl Worker {
     /// Runs the stream, in order; stops early when the run is stopped.
     fn stream<A: Api>(&mut self, shared: &Shared, api: &mut A) {
-        let start = bench::now_ns();
+        let start = Instant::now();
         let mut wait_ns = 0;
         for (i, op) in self.stream.iter().enumerate() {
             let slot = &shared.handles[op.id as usize];
@@ -327,7 +346,7 @@ impl Worker {
                     let mut handle = slot.load(Acquire);
                     if handle == PENDING {
                         // Only a remote free can get here (see the module's doc: the wait ends).
-                        let t0 = bench::now_ns();
+                        let t0 = Instant::now();
                         let mut spins = 0u32;
                         while handle == PENDING && !shared.stop.load(Relaxed) {
                             spin_loop();
@@ -337,7 +356,7 @@ impl Worker {
                             }
                             handle = slot.load(Acquire);
                         }
-                        wait_ns += bench::now_ns() - t0;
+                        wait_ns += bench::ns(t0.elapsed());
                         if handle == PENDING {
                             break;
                         }
@@ -361,10 +380,10 @@ impl Worker {
                 glue::cond_resched();
             }
         }
-        let end = bench::now_ns();
+        let end = Instant::now();
         self.result.wait_ns = wait_ns;
-        self.result.total_ns = (end - start).saturating_sub(wait_ns);
-        shared.end_ns.fetch_max(end, Relaxed);
+        self.result.total_ns = bench::ns(end - start).saturating_sub(wait_ns);
+        shared.end_ns.fetch_max(shared.clock.at(end), Relaxed);
     }
 
     /// Frees what this thread allocated and nobody freed: untimed.
@@ -408,7 +427,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     if let Some(floor) = &shared.floor {
         floor.reset(bench::FLOOR_TOKENS);
     }
-    shared.ready.fetch_add(1, Release);
+    shared.ready.arrive();
     bench::spin_until(|| shared.go.load(Acquire));
     let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
     match shared.backend {
@@ -424,18 +443,6 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     }
     shared.done.fetch_add(1, Release);
     0
-}
-
-/// Sleeps until `done()`; a pending signal sets `stop` and `interrupted` (once).
-fn wait_for(stop: &AtomicBool, interrupted: &mut bool, done: impl Fn() -> bool) {
-    let task = kernel::current!();
-    while !done() {
-        if !*interrupted && task.signal_pending() {
-            *interrupted = true;
-            stop.store(true, Relaxed);
-        }
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(2));
-    }
 }
 
 /// Runs the replay described by `req` and fills in its results.
@@ -465,14 +472,16 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         peak_live,
     } = trace;
     let nr_allocs = meta.len() as u64;
+    // INVARIANT: `handles` was made with one slot per allocation, `floor` for the floor backend.
     let shared = Shared {
         backend,
         meta,
         handles,
-        ready: AtomicUsize::new(0),
+        ready: bench::Readiness::new()?,
         go: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        clock: bench::Clock::new(),
         start_ns: AtomicU64::new(0),
         end_ns: AtomicU64::new(0),
         streamed: AtomicUsize::new(0),
@@ -504,32 +513,20 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     }
 
     // Start one bound thread per CPU; they wait for `go`.
-    let mut tasks: KVec<NonNull<bindings::task_struct>> =
-        KVec::with_capacity(workers.len(), GFP_KERNEL)?;
-    let mut aborted = false;
-    for worker in workers.iter_mut() {
-        let cpu = worker.result.cpu;
-        let data = core::ptr::from_mut::<Worker>(worker).cast::<c_void>();
-        // SAFETY: `worker` (boxed, so it does not move) and `shared` live until every thread
-        // has been stopped below; each worker is used by its thread only until then.
-        match unsafe { glue::kthread_on_cpu(thread_main, data, cpu) } {
-            Some(task) => tasks.push(task, GFP_KERNEL)?,
-            None => {
-                aborted = true;
-                break;
-            }
-        }
-    }
+    // SAFETY: `thread_main` takes a `Worker`, used by its thread only; the workers and `shared`
+    // live until the threads are stopped below.
+    let (tasks, started) = unsafe {
+        bench::Threads::start(&mut workers, |w| w.result.cpu, thread_main, &shared.ready)?
+    };
+    let aborted = !started;
     let threads = tasks.len();
     shared.abort.store(aborted, Release);
     let mut interrupted = false;
-    while shared.ready.load(Acquire) < threads {
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
-    }
+    shared.ready.wait();
     let before = bench::counters(pool);
-    shared.start_ns.store(bench::now_ns(), Relaxed);
+    shared.start_ns.store(shared.clock.now(), Relaxed);
     shared.go.store(true, Release);
-    wait_for(&shared.stop, &mut interrupted, || {
+    bench::wait_for(&shared.stop, &mut interrupted, POLL, || {
         shared.streamed.load(Acquire) == threads
     });
     let after = bench::counters(pool);
@@ -541,20 +538,17 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
         samples[0] = bench::fragmentation_sample(pool, end - start);
     }
     shared.finish.store(true, Release);
-    wait_for(&shared.stop, &mut interrupted, || {
+    bench::wait_for(&shared.stop, &mut interrupted, POLL, || {
         shared.done.load(Acquire) == threads
     });
-    for t in tasks.drain_all() {
-        // SAFETY: Each task came from `kthread_on_cpu` and is stopped once.
-        unsafe { glue::kthread_stop(t) };
-    }
+    tasks.stop();
     if aborted {
         return Err(ENOMEM);
     }
     if pool_backend {
-        samples[1] = bench::fragmentation_sample(pool, bench::now_ns() - start);
+        samples[1] = bench::fragmentation_sample(pool, shared.clock.now() - start);
         session.drain();
-        samples[2] = bench::fragmentation_sample(pool, bench::now_ns() - start);
+        samples[2] = bench::fragmentation_sample(pool, shared.clock.now() - start);
     }
 
     req.elapsed_ns = end - start;

@@ -105,16 +105,6 @@ impl CpuCache {
             pages: 0,
         }
     }
-
-    /// Free pages the cache holds (not counting its CPU's magazine).
-    pub fn free_pages(&self) -> usize {
-        self.pages
-    }
-
-    /// Number of blocks the cache owns.
-    pub fn owned_blocks(&self) -> usize {
-        self.owned.len()
-    }
 }
 
 impl Default for CpuCache {

@@ -49,20 +49,6 @@ pub enum FreeError {
 pub const NR_FREE_ERRORS: usize = 10;
 
 impl FreeError {
-    /// All kinds, in index order.
-    pub const ALL: [FreeError; NR_FREE_ERRORS] = [
-        FreeError::BadCpu,
-        FreeError::BadOrder,
-        FreeError::OutOfPool,
-        FreeError::Misaligned,
-        FreeError::WrongOrder,
-        FreeError::DoubleFree,
-        FreeError::NotAllocated,
-        FreeError::WrongKind,
-        FreeError::Busy,
-        FreeError::Released,
-    ];
-
     /// Short names, for debugfs, in index order.
     pub const NAMES: [&'static str; NR_FREE_ERRORS] = [
         "bad_cpu",
@@ -93,8 +79,6 @@ impl FreeError {
 pub enum InitError {
     /// Block order outside `1..=MAX_BLOCK_ORDER`, no blocks, or too many pages for 32-bit page indices.
     BadGeometry,
-    /// `blocks()` does not have one element per block.
-    BlockCount,
     /// `maps()` or `bitmaps()` is shorter than the geometry needs.
     MapTooSmall,
     /// No caches, more than `u32::MAX >> 2` caches, or `remote_queues()` not one per cache

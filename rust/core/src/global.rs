@@ -29,16 +29,6 @@ impl GlobalPool {
             pages: 0,
         }
     }
-
-    /// Free pages in the global pool.
-    pub fn free_pages(&self) -> usize {
-        self.pages
-    }
-
-    /// Wholly free blocks.
-    pub fn free_blocks(&self) -> usize {
-        self.free.len()
-    }
 }
 
 impl Default for GlobalPool {

@@ -32,11 +32,6 @@ impl BlockList {
         }
     }
 
-    /// Number of blocks on the list.
-    pub const fn len(&self) -> usize {
-        self.len as usize
-    }
-
     /// Whether the list is empty.
     pub const fn is_empty(&self) -> bool {
         self.len == 0
@@ -155,11 +150,6 @@ impl Buckets {
         Self {
             lists: [const { BlockList::new() }; NR_ORDERS + 1],
         }
-    }
-
-    /// Number of blocks in all buckets.
-    pub fn len(&self) -> usize {
-        self.lists.iter().map(BlockList::len).sum()
     }
 
     /// Whether all buckets are empty.

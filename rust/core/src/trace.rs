@@ -21,11 +21,6 @@ pub enum RefillPhase {
     Fallback = 3,
 }
 
-impl RefillPhase {
-    /// Names, indexed by the discriminant (for the trace output).
-    pub const NAMES: [&'static str; 4] = ["recover", "claim", "degrade", "fallback"];
-}
-
 /// Why a cache gave memory back to the global pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

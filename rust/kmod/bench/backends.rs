@@ -5,8 +5,10 @@
 
 use crate::{api, glue};
 use kernel::bindings;
+
 /// Tokens in the floor backend's per-CPU array at the start.
 pub(crate) const FLOOR_TOKENS: u32 = 2048;
+
 /// An allocator as its users call it. A handle is the first `struct page`'s address; 0 means
 /// the allocation failed.
 pub(crate) trait Api {

@@ -5,15 +5,30 @@
 
 use crate::{glue, kernel_pool::KernelPool, uapi};
 use kernel::prelude::*;
+
 /// Runs per round when the caller leaves `batch` at 0 (bulk, rand, softirq).
 const DEFAULT_BATCH: usize = 64;
+
 /// Ring slots per allocating CPU when the caller leaves `batch` at 0 (remote).
 const DEFAULT_RING: usize = 256;
+
 /// Upper bound of `batch`.
 const MAX_BATCH: usize = 1 << 16;
 pub(crate) use crate::uapi::{Backend, Pattern};
 
 /// A validated request.
+///
+/// # Invariants
+///
+/// * `order` is at most the pool's block order; `ops` is in `1..=2^32`;
+/// * `threads` lists each CPU of the run once, in increasing order, each online when parsed and
+///   with a role: `nr_alloc >= 1` of them allocate, and `nr_free >= 1` free (the allocating
+///   ones when the pattern has no free set);
+/// * `batch` is in `1..=MAX_BATCH` (a power of two for `remote`, whose rings rely on it);
+/// * what is in flight at once, `nr_alloc` times one run (repeat, folio) or `batch` runs (the
+///   round-based patterns and remote) of `2^order` pages, fits in the pool;
+/// * `free_shift` is 0 or 1 (1 only for `exit` when the same CPUs allocate and free);
+/// * `peak_map` is `Some` only for `churn` on a pool backend.
 pub(super) struct Config {
     pub(super) pattern: Pattern,
     pub(super) backend: Backend,
@@ -35,6 +50,10 @@ pub(super) struct Config {
 
 /// The caller's buffer for the block map at the churn peak (not checked yet: `EFAULT` comes
 /// when it is written).
+///
+/// # Invariants
+///
+/// `len >= 1`.
 #[derive(Clone, Copy)]
 pub(super) struct PeakMapDest {
     /// User address.
@@ -62,6 +81,7 @@ impl Config {
             if pattern != Pattern::Churn || !backend.is_pool() || req.peak_map_len == 0 {
                 return Err(EINVAL);
             }
+            // INVARIANT: `peak_map_len` is not 0; the pattern and backend were just checked.
             Some(PeakMapDest {
                 addr: usize::try_from(req.peak_map).map_err(|_| EFAULT)?,
                 len: req.peak_map_len as usize,
@@ -154,6 +174,10 @@ impl Config {
         if (in_flight * nr_alloc) << req.order > pool_pages {
             return Err(EINVAL);
         }
+        // INVARIANT: checked or built above: every thread has a role, `nr_alloc >= 1` (the
+        // allocating mask is not empty), `nr_free >= 1`, `batch >= 1` (a default is at least
+        // `fit >= 1`), `batch <= MAX_BATCH` (a default is at most `fit.min(MAX_BATCH)`, or
+        // `DEFAULT_BATCH`, `DEFAULT_RING`).
         Ok(Self {
             pattern,
             backend,

@@ -19,6 +19,7 @@ use kernel::{
     transmute::AsBytes,
     uaccess::{UserPtr, UserSlice},
 };
+
 /// The pool's fragmentation now, `ns` into the run.
 pub(crate) fn fragmentation_sample(pool: &KernelPool, ns: u64) -> uapi::BenchSample {
     sample_of(pool, pool.core().fragmentation(), ns)
@@ -64,6 +65,11 @@ fn block_entry(b: &BlockInfo) -> uapi::BenchBlock {
 ///
 /// The peak is the sample with the fewest wholly free blocks, then the fewest free pages (the
 /// most memory in use, spread over the most blocks); the first of equals.
+///
+/// # Invariants
+///
+/// `scratch` and `best` have an entry per block of the pool; `best` is the map of `peak` when
+/// `peak` is `Some`.
 pub(super) struct PeakMap {
     /// The map of the sample being taken.
     scratch: KVVec<uapi::BenchBlock>,
@@ -77,6 +83,7 @@ impl PeakMap {
     /// A map of the pool's blocks.
     pub(super) fn new(pool: &KernelPool) -> Result<Self> {
         let n = pool.blocks().len();
+        // INVARIANT: both maps have the pool's blocks; no peak yet.
         Ok(Self {
             scratch: zeroed(n)?,
             best: zeroed(n)?,
@@ -89,6 +96,7 @@ impl PeakMap {
         let s = fragmentation_map(pool, ns, &mut self.scratch);
         let key = |s: &uapi::BenchSample| (s.free_blocks, s.free_pages);
         if self.peak.is_none_or(|p| key(&s) < key(&p)) {
+            // INVARIANT: `scratch` was just filled with `s`'s map.
             swap(&mut self.scratch, &mut self.best);
             self.peak = Some(s);
         }
@@ -135,6 +143,7 @@ fn sample_of(pool: &KernelPool, info: FragmentationInfo, ns: u64) -> uapi::Bench
         unusable_max_milli: (unusable * 1000).checked_div(info.free_pages).unwrap_or(0) as u32,
     }
 }
+
 /// The pool's counters summed over CPUs, and the global ones.
 pub(crate) fn counters(pool: &KernelPool) -> (CpuCounters, GlobalCounters) {
     (pool.core().total_cpu_stats(), pool.core().global_stats())

@@ -22,38 +22,37 @@
 //! operations are timed, and user space divides.
 //!
 //! The parts: [`config`] (the request), [`patterns`] (each thread's loop), [`backends`],
-//! [`measure`] (counters and samples) and [`session`] (what a run holds); this file starts the
-//! threads and collects their results.
+//! [`measure`] (counters and samples), [`session`] (what a run holds) and [`threads`] (starting,
+//! waiting for and timing the threads, shared with the replays); this file runs a benchmark and
+//! collects its results.
 
 mod backends;
 mod config;
 mod measure;
 mod patterns;
 mod session;
+mod threads;
 
 pub(crate) use backends::{Api, FloorApi, KernelApi, PoolApi, FLOOR_TOKENS};
 pub(crate) use config::Backend;
 pub(crate) use measure::{counter_delta, counters, fragmentation_sample};
 pub(crate) use session::{NoHotplug, Session};
+pub(crate) use threads::{ns, wait_for, Clock, Instant, Readiness, Threads};
 
 use crate::{glue, kernel_pool::KernelPool, uapi};
 use config::{Config, Pattern};
 use core::{
     hint::spin_loop,
-    ptr::NonNull,
     sync::atomic::{
         AtomicBool, AtomicU64, AtomicUsize,
         Ordering::{AcqRel, Acquire, Relaxed, Release},
     },
 };
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, prelude::*, time::Delta};
 use patterns::{workers, Exchange, Ring, Worker};
+
 /// Operations between two looks at the stop flag (and `cond_resched()`).
 pub(crate) const CHECK_EVERY: u64 = 64;
-pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `ktime_get()` has no preconditions.
-    unsafe { bindings::ktime_get() as u64 }
-}
 
 /// Spins until `done()`, letting the scheduler in now and then (the vCPUs of an emulated guest
 /// may outnumber the host's cores).
@@ -67,6 +66,7 @@ pub(crate) fn spin_until(done: impl Fn() -> bool) {
         }
     }
 }
+
 /// A `KVVec` of `n` zeroed handles.
 pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -75,17 +75,25 @@ pub(crate) fn zeroed<T: Default>(n: usize) -> Result<KVVec<T>> {
     }
     Ok(v)
 }
+
 /// What the threads share.
+///
+/// # Invariants
+///
+/// `exchange` has `cfg.nr_alloc` sets of `cfg.batch` slots for `rand`, `exit` and `softirq`;
+/// `rings` has `cfg.nr_alloc` rings of `cfg.batch` slots for `remote`; `floor` is there for
+/// the floor backend. A thread indexes them with its allocating rank, below `cfg.nr_alloc`.
 struct Run<'a> {
     cfg: Config,
     pool: &'a KernelPool,
-    ready: AtomicUsize,
+    ready: Pin<KBox<Readiness>>,
     go: AtomicBool,
     /// Not every thread could be started: do nothing.
     abort: AtomicBool,
     /// Stop early (signal): every thread stops at its next check and frees what it holds.
     stop: AtomicBool,
     done: AtomicUsize,
+    clock: Clock,
     start_ns: AtomicU64,
     end_ns: AtomicU64,
     barrier_count: AtomicUsize,
@@ -116,6 +124,7 @@ impl Run<'_> {
         self.stop.load(Relaxed)
     }
 }
+
 /// The kthread body.
 ///
 /// # Safety
@@ -131,7 +140,7 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     if let Some(floor) = &run.floor {
         floor.reset(FLOOR_TOKENS);
     }
-    run.ready.fetch_add(1, Release);
+    run.ready.arrive();
     spin_until(|| run.go.load(Acquire));
     if !run.abort.load(Acquire) {
         let softirq = cfg.pattern == Pattern::Softirq;
@@ -151,10 +160,11 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
             },
         }
     }
-    run.end_ns.fetch_max(now_ns(), Relaxed);
+    run.end_ns.fetch_max(run.clock.now(), Relaxed);
     run.done.fetch_add(1, Release);
     0
 }
+
 /// Runs the benchmark described by `req` and fills in its results.
 pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let _no_hotplug = NoHotplug::new();
@@ -166,6 +176,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     match cfg.pattern {
         Pattern::Rand | Pattern::Exit | Pattern::Softirq => {
             for _ in 0..cfg.nr_alloc {
+                // INVARIANT: an empty set.
                 exchange.push(
                     Exchange {
                         handles: zeroed(cfg.batch)?,
@@ -185,14 +196,16 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let floor = (cfg.backend == Backend::Floor)
         .then(glue::Floor::new)
         .transpose()?;
+    // INVARIANT: the sets, rings and floor were made above for `cfg`'s pattern and backend.
     let run = Run {
         cfg,
         pool,
-        ready: AtomicUsize::new(0),
+        ready: Readiness::new()?,
         go: AtomicBool::new(false),
         abort: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         done: AtomicUsize::new(0),
+        clock: Clock::new(),
         start_ns: AtomicU64::new(0),
         end_ns: AtomicU64::new(0),
         barrier_count: AtomicUsize::new(0),
@@ -211,38 +224,20 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     let before = counters(pool);
 
     // Start one bound thread per CPU; they wait for `go`.
-    let mut tasks: KVec<NonNull<bindings::task_struct>> =
-        KVec::with_capacity(workers.len(), GFP_KERNEL)?;
-    for worker in workers.iter_mut() {
-        let data = core::ptr::from_mut::<Worker<'_>>(worker).cast::<c_void>();
-        // SAFETY: `worker` (boxed, so it does not move) and `run` live until every thread has
-        // been stopped below; each worker is used by its thread only until then.
-        match unsafe { glue::kthread_on_cpu(thread_main, data, worker.cpu) } {
-            Some(task) => tasks.push(task, GFP_KERNEL)?,
-            None => {
-                run.abort.store(true, Release);
-                break;
-            }
-        }
-    }
-    let task = kernel::current!();
+    // SAFETY: `thread_main` takes a `Worker`, used by its thread only; the workers and `run`
+    // live until the threads are stopped below.
+    let (threads, started) =
+        unsafe { Threads::start(&mut workers, |w| w.cpu, thread_main, &run.ready)? };
+    run.abort.store(!started, Release);
     let mut interrupted = false;
-    while run.ready.load(Acquire) < tasks.len() {
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
-    }
-    run.start_ns.store(now_ns(), Relaxed);
+    run.ready.wait();
+    run.start_ns.store(run.clock.now(), Relaxed);
     run.go.store(true, Release);
-    while run.done.load(Acquire) < tasks.len() {
-        if !interrupted && task.signal_pending() {
-            interrupted = true;
-            run.stop.store(true, Relaxed);
-        }
-        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(5));
-    }
-    for t in tasks.drain_all() {
-        // SAFETY: Each task came from `kthread_on_cpu` and is stopped once.
-        unsafe { glue::kthread_stop(t) };
-    }
+    let n = threads.len();
+    wait_for(&run.stop, &mut interrupted, Delta::from_millis(5), || {
+        run.done.load(Acquire) >= n
+    });
+    threads.stop();
     if run.abort.load(Relaxed) {
         return Err(ENOMEM);
     }

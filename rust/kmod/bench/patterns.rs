@@ -8,7 +8,7 @@ use super::{
     config::{Config, Pattern},
     fragmentation_sample,
     measure::PeakMap,
-    now_ns, zeroed, Run, CHECK_EVERY,
+    ns, zeroed, Instant, Run, CHECK_EVERY,
 };
 use crate::{glue, uapi};
 use core::{
@@ -19,8 +19,10 @@ use core::{
     },
 };
 use kernel::prelude::*;
+
 /// Most live allocations a churn thread keeps.
 const CHURN_SLOTS: usize = 256;
+
 /// xorshift64: cheap, and good enough to pick slots and orders.
 fn next_random(state: &mut u64) -> u64 {
     let mut x = *state;
@@ -35,6 +37,7 @@ fn next_random(state: &mut u64) -> u64 {
 fn below(value: u64, bound: usize) -> usize {
     (value % (bound as u64).max(1)) as usize
 }
+
 /// A single-producer single-consumer ring of handles (remote pattern).
 ///
 /// # Invariants
@@ -92,10 +95,15 @@ impl Ring {
 
 /// The runs one CPU allocated in a round of `rand`, `exit` or `softirq`, for another CPU to
 /// free.
+///
+/// # Invariants
+///
+/// `count <= handles.len()`: the first `count` slots hold the set's handles.
 pub(super) struct Exchange {
     pub(super) handles: KVVec<AtomicUsize>,
     pub(super) count: AtomicUsize,
 }
+
 /// One churn allocation.
 #[derive(Clone, Copy, Default)]
 struct ChurnSlot {
@@ -127,6 +135,10 @@ pub(super) struct Worker<'a> {
 }
 
 /// A softirq batch: the set to fill or empty, and what the handler measured.
+///
+/// # Invariants
+///
+/// `n <= set.handles.len()`: the handler that fills the set has room for `n` handles.
 struct SoftirqBatch<'a, A> {
     api: &'a mut A,
     set: &'a Exchange,
@@ -138,6 +150,8 @@ struct SoftirqBatch<'a, A> {
 
 impl<'a, A: Api> SoftirqBatch<'a, A> {
     fn new(api: &'a mut A, set: &'a Exchange, order: u32, n: usize) -> Self {
+        // INVARIANT: callers pass a round's size, at most `batch`, the set's length (see `Run`).
+        debug_assert!(n <= set.handles.len());
         Self {
             api,
             set,
@@ -171,7 +185,7 @@ impl<'a, A: Api> SoftirqBatch<'a, A> {
 unsafe extern "C" fn softirq_alloc<A: Api>(data: *mut c_void) {
     // SAFETY: By the function's contract.
     let batch = unsafe { &mut *data.cast::<SoftirqBatch<'_, A>>() };
-    let t0 = now_ns();
+    let t0 = Instant::now();
     let mut n = 0;
     for _ in 0..batch.n {
         let handle = batch.api.alloc(batch.order);
@@ -182,7 +196,7 @@ unsafe extern "C" fn softirq_alloc<A: Api>(data: *mut c_void) {
         batch.set.handles[n].store(handle, Relaxed);
         n += 1;
     }
-    batch.ns = now_ns() - t0;
+    batch.ns = ns(t0.elapsed());
     batch.set.count.store(n, Release);
 }
 
@@ -194,14 +208,14 @@ unsafe extern "C" fn softirq_alloc<A: Api>(data: *mut c_void) {
 unsafe extern "C" fn softirq_free<A: Api>(data: *mut c_void) {
     // SAFETY: By the function's contract.
     let batch = unsafe { &mut *data.cast::<SoftirqBatch<'_, A>>() };
-    let t0 = now_ns();
+    let t0 = Instant::now();
     let n = batch.set.count.load(Acquire);
     for i in 0..n {
         batch
             .api
             .free(batch.set.handles[i].load(Relaxed), batch.order);
     }
-    batch.ns = now_ns() - t0;
+    batch.ns = ns(t0.elapsed());
     batch.n = n;
 }
 
@@ -218,7 +232,7 @@ impl Worker<'_> {
     /// `repeat` and `folio`: alloc and free the same run, `ops` times.
     fn repeat<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let order = run.cfg.order;
-        let start = now_ns();
+        let start = Instant::now();
         for i in 0..run.cfg.ops {
             if let Some(handle) = self.alloc(api, order) {
                 api.free(handle, order);
@@ -232,7 +246,7 @@ impl Worker<'_> {
                 glue::cond_resched();
             }
         }
-        self.result.total_ns = now_ns() - start;
+        self.result.total_ns = ns(start.elapsed());
     }
 
     fn bulk<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
@@ -240,7 +254,7 @@ impl Worker<'_> {
         let mut left = run.cfg.ops;
         while left > 0 && !run.stopping() {
             let n = (run.cfg.batch as u64).min(left);
-            let t0 = now_ns();
+            let t0 = Instant::now();
             let mut held = 0;
             for _ in 0..n {
                 if let Some(handle) = self.alloc(api, order) {
@@ -248,15 +262,15 @@ impl Worker<'_> {
                     held += 1;
                 }
             }
-            let t1 = now_ns();
+            let t1 = Instant::now();
             for i in 0..held {
                 api.free(self.held[i], order);
             }
             self.result.allocs += held as u64;
             self.result.frees += held as u64;
-            let t2 = now_ns();
-            self.result.alloc_ns += t1 - t0;
-            self.result.free_ns += t2 - t1;
+            let t2 = Instant::now();
+            self.result.alloc_ns += ns(t1 - t0);
+            self.result.free_ns += ns(t2 - t1);
             left -= n;
             glue::cond_resched();
         }
@@ -281,7 +295,7 @@ impl Worker<'_> {
         for round in 0..cfg.rounds() {
             if self.role & uapi::BENCH_ROLE_ALLOC != 0 {
                 let set = &run.exchange[self.alloc_rank];
-                let t0 = now_ns();
+                let t0 = Instant::now();
                 let mut n = 0;
                 for _ in 0..cfg.round_size(round) {
                     if let Some(handle) = self.alloc(api, order) {
@@ -289,13 +303,13 @@ impl Worker<'_> {
                         n += 1;
                     }
                 }
-                self.result.alloc_ns += now_ns() - t0;
+                self.result.alloc_ns += ns(t0.elapsed());
                 self.result.allocs += n as u64;
                 set.count.store(n, Relaxed);
             }
             let stop = run.barrier();
             if self.role & uapi::BENCH_ROLE_FREE != 0 {
-                let t0 = now_ns();
+                let t0 = Instant::now();
                 for k in 0..cfg.nr_alloc {
                     if !self.frees_set(cfg, round, k) {
                         continue;
@@ -313,7 +327,7 @@ impl Worker<'_> {
                     }
                     self.result.frees += n as u64;
                 }
-                self.result.free_ns += now_ns() - t0;
+                self.result.free_ns += ns(t0.elapsed());
             }
             glue::cond_resched();
             if run.barrier() || stop {
@@ -344,7 +358,7 @@ impl Worker<'_> {
             }
             let stop = run.barrier();
             if !allocator {
-                let t0 = now_ns();
+                let t0 = Instant::now();
                 let free_rank = self.free_rank;
                 for k in (0..cfg.nr_alloc).filter(|k| k % cfg.nr_free.max(1) == free_rank) {
                     let set = &run.exchange[k];
@@ -365,9 +379,9 @@ impl Worker<'_> {
                     set.count.store(filled, Release);
                 }
                 // Both loops of the freeing CPU, split evenly between its two roles.
-                let ns = now_ns() - t0;
-                self.result.free_ns += ns / 2;
-                self.result.alloc_ns += ns - ns / 2;
+                let spent = ns(t0.elapsed());
+                self.result.free_ns += spent / 2;
+                self.result.alloc_ns += spent - spent / 2;
             }
             let stop2 = run.barrier();
             // Phase 2: free in softirq what was allocated in process context.
@@ -389,7 +403,7 @@ impl Worker<'_> {
     fn remote<A: Api>(&mut self, run: &Run<'_>, api: &mut A) {
         let cfg = &run.cfg;
         let order = cfg.order;
-        let start = now_ns();
+        let start = Instant::now();
         if self.role & uapi::BENCH_ROLE_ALLOC != 0 {
             let ring = &run.rings[self.alloc_rank];
             let mut i = 0u64;
@@ -437,7 +451,7 @@ impl Worker<'_> {
                 }
             }
         }
-        self.result.total_ns = now_ns() - start;
+        self.result.total_ns = ns(start.elapsed());
     }
 
     /// `churn`: random orders up to `order` with random lifetimes.
@@ -445,7 +459,7 @@ impl Worker<'_> {
         let cfg = &run.cfg;
         let slots = self.churn.len();
         let sample_every = (cfg.ops / uapi::BENCH_MAX_SAMPLES as u64).max(1);
-        let start = now_ns();
+        let start = Instant::now();
         let mut sampling_ns = 0;
         let mut clock = 0u64;
         while self.result.allocs < cfg.ops && !run.stopping() {
@@ -477,14 +491,14 @@ impl Worker<'_> {
                 && cfg.backend.is_pool()
                 && self.result.allocs % sample_every == 0
             {
-                let t0 = now_ns();
-                let ns = t0 - run.start_ns.load(Relaxed);
+                let t0 = Instant::now();
+                let at = run.clock.at(t0) - run.start_ns.load(Relaxed);
                 let sample = match &mut self.peak {
-                    Some(peak) => peak.sample(run.pool, ns),
-                    None => fragmentation_sample(run.pool, ns),
+                    Some(peak) => peak.sample(run.pool, at),
+                    None => fragmentation_sample(run.pool, at),
                 };
                 let _ = self.samples.push(sample, GFP_ATOMIC);
-                sampling_ns += now_ns() - t0;
+                sampling_ns += ns(t0.elapsed());
             }
             if clock % CHECK_EVERY == 0 {
                 glue::cond_resched();
@@ -497,7 +511,7 @@ impl Worker<'_> {
                 self.result.frees += 1;
             }
         }
-        self.result.total_ns = now_ns() - start - sampling_ns;
+        self.result.total_ns = ns(start.elapsed()) - sampling_ns;
     }
 
     /// Runs the pattern with one backend: the loops are compiled once per backend.
@@ -512,6 +526,7 @@ impl Worker<'_> {
         }
     }
 }
+
 /// Builds the workers of `run` (their buffers are allocated here, before any clock starts).
 pub(super) fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
     let cfg = &run.cfg;

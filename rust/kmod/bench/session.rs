@@ -10,8 +10,10 @@ use core::sync::atomic::{
     Ordering::{Acquire, Release},
 };
 use kernel::{bindings, prelude::*};
+
 /// Only one benchmark runs at a time: it switches the pool's policy and drains its caches.
 static RUNNING: AtomicBool = AtomicBool::new(false);
+
 /// Holds the benchmark slot and the pool's policy; restores the policy when dropped.
 ///
 /// # Invariants
@@ -63,19 +65,24 @@ impl Drop for Session<'_> {
 
 /// Keeps CPUs from going offline (`cpus_read_lock()`) for the length of a run: every thread is
 /// bound to a CPU checked online, and must stay runnable until it is stopped.
+///
+/// # Invariants
+///
+/// While a `NoHotplug` lives, the thread that made it holds `cpus_read_lock()` once for it.
 pub(crate) struct NoHotplug;
 
 impl NoHotplug {
     pub(crate) fn new() -> Self {
         // SAFETY: Process context (the ioctl); released in `drop`.
         unsafe { bindings::cpus_read_lock() };
+        // INVARIANT: taken just above.
         NoHotplug
     }
 }
 
 impl Drop for NoHotplug {
     fn drop(&mut self) {
-        // SAFETY: Taken in `new`.
+        // SAFETY: Taken in `new`, by the type invariant.
         unsafe { bindings::cpus_read_unlock() };
     }
 }

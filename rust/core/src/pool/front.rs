@@ -33,6 +33,9 @@ impl<Pl: Platform> Pool<Pl> {
     ///
     /// Correctness does not depend on the caller running on that CPU, only locality does; but
     /// `mag` must not be used by anyone else during the call.
+    // Host tests and benchmarks only: the module calls the two halves itself (`KernelPool::alloc`)
+    // (`MODULE`: the kernel's cfg for modules).
+    #[cfg(not(MODULE))]
     #[inline(always)]
     pub fn alloc(
         &self,
