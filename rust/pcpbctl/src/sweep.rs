@@ -198,7 +198,7 @@ pub fn run(opts: &SweepOptions) -> Result<()> {
 }
 
 /// The series in the order they first appear.
-fn series_names(points: &[Point]) -> Vec<String> {
+pub(crate) fn series_names(points: &[Point]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for p in points {
         if !names.contains(&p.series) {
@@ -208,7 +208,7 @@ fn series_names(points: &[Point]) -> Vec<String> {
     names
 }
 
-fn file_stem(series: &str) -> String {
+pub(crate) fn file_stem(series: &str) -> String {
     format!(
         "sweep_{}",
         series
