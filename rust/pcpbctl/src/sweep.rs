@@ -308,7 +308,7 @@ pub fn plot(points: &[Point], series: &str) -> String {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             Some(svg::Series {
                 name: b.name().into(),
-                color: backend_color(b).into(),
+                color: backend_color(b),
                 dashed: false,
                 points: pts,
             })
