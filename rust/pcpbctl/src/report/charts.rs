@@ -91,29 +91,31 @@ pub fn plot_churn(data: &SuiteData) -> Option<String> {
     let mut series = Vec::new();
     for run in runs {
         let b = run.params.backend;
+        let samples = &run.result.samples;
         let ms = |s: &abi::BenchSample| s.ns as f64 / 1e6;
-        series.push(svg::Series {
-            name: format!("{}: free-block fraction", b.name()),
+        // A line of this backend: solid for the free-block fraction, dashed for the index.
+        let line = |what: &str, dashed: bool, points: Vec<(f64, f64)>| svg::Series {
+            name: format!("{}: {what}", b.name()),
             color: backend_color(b),
-            dashed: false,
-            points: run
-                .result
-                .samples
+            dashed,
+            points,
+        };
+        series.push(line(
+            "free-block fraction",
+            false,
+            samples
                 .iter()
                 .filter_map(|s| bench::free_block_fraction(s).map(|f| (ms(s), f)))
                 .collect(),
-        });
-        series.push(svg::Series {
-            name: format!("{}: unusable index", b.name()),
-            color: backend_color(b),
-            dashed: true,
-            points: run
-                .result
-                .samples
+        ));
+        series.push(line(
+            "unusable index",
+            true,
+            samples
                 .iter()
                 .map(|s| (ms(s), bench::unusable_index(s)))
                 .collect(),
-        });
+        ));
     }
     Some(svg::line_chart(
         "churn: fragmentation over time",
