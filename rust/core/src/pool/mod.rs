@@ -211,6 +211,35 @@ impl<Pl: Platform> Pool<Pl> {
         &self.platform.maps()[page.wrapping_shr(self.map_shift)].0[page & self.map_mask]
     }
 
+    /// The outbox group bit of offset `off` in its block (see `Buddy::group_shift`).
+    #[inline(always)]
+    fn group_bit(&self, off: usize) -> u64 {
+        // `off >> max(P - 6, 0) < 64`: the wrapping shift is the plain one.
+        1u64.wrapping_shl((off >> self.geo.block_order().saturating_sub(6)) as u32)
+    }
+
+    /// Traces an allocation. `#[inline(always)]`: the event is built in place, as written out.
+    #[inline(always)]
+    fn trace_alloc(&self, page: PageIndex, order: u32, folio: bool, slow: bool) {
+        self.platform.trace(super::trace::Event::Alloc {
+            page,
+            order,
+            folio,
+            slow,
+        });
+    }
+
+    /// Traces a free. `#[inline(always)]`: the event is built in place, as written out.
+    #[inline(always)]
+    fn trace_free(&self, page: PageIndex, order: u32, folio: bool, remote: bool) {
+        self.platform.trace(super::trace::Event::Free {
+            page,
+            order,
+            folio,
+            remote,
+        });
+    }
+
     /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.
     #[inline(always)]
     fn stats_of(&self, cpu: usize) -> Option<&CpuStats> {
