@@ -76,7 +76,7 @@ pub struct Pool<Pl: Platform> {
 /// The global counters, alone on their cache lines. Whichever CPU holds the global lock writes
 /// them; beside the fields every fast path reads (`mag_max`, `map_shift`, `map_mask`, the
 /// platform's table pointers) each of those writes took the line away from every other CPU, whose
-/// next alloc or free then missed (false sharing: `benches/contention.rs`, pattern `interfere`).
+/// next alloc or free then missed (false sharing: `benches/contention`, pattern `interfere`).
 #[repr(align(64))]
 struct GlobalStatsLine(GlobalStats);
 
