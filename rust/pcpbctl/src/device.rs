@@ -46,12 +46,7 @@ impl Device {
                     Some(Errno::EACCES | Errno::EPERM) => " (the device is root-only)",
                     _ => "",
                 };
-                Err(Error::new(format!(
-                    "{}: {}{}",
-                    path.display(),
-                    describe(&e),
-                    hint
-                )))
+                Err(Error::io(path, &e).hint(hint))
             }
         }
     }

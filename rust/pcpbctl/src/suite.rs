@@ -8,7 +8,7 @@ use crate::commands::{bench_error, Progress};
 use crate::cpulist;
 use crate::debugfs::Debugfs;
 use crate::device::Device;
-use crate::error::{describe, errno, Error, Result};
+use crate::error::{create_dir_all, errno, write_file, Error, Result};
 use crate::report::{self, Series, SuiteData, SuiteRun};
 use crate::signal;
 use nix::errno::Errno;
@@ -106,10 +106,7 @@ fn now_utc() -> String {
 
 /// Writes the suite's files into `dir`.
 fn write_files(dir: &Path, data: &SuiteData) -> Result<Vec<PathBuf>> {
-    let err = |path: &Path, e: std::io::Error| {
-        Error::new(format!("{}: {}", path.display(), describe(&e)))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    create_dir_all(dir)?;
     let mut files = report::render(data);
     let raw = serde_json::json!({
         "tool": concat!("pcpbctl ", env!("CARGO_PKG_VERSION")),
@@ -135,7 +132,7 @@ fn write_files(dir: &Path, data: &SuiteData) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, content) in files {
         let path = dir.join(name);
-        std::fs::write(&path, content).map_err(|e| err(&path, e))?;
+        write_file(&path, content)?;
         written.push(path);
     }
     Ok(written)
