@@ -231,6 +231,15 @@ fn plots_of_raw() {
     let raw = read("PCPBCTL_RAW");
     let backend = |v: &serde_json::Value| crate::bench::parse_backend(v.as_str().unwrap()).unwrap();
     let u = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+    let sample = |s: &serde_json::Value| crate::abi::BenchSample {
+        ns: u(s, "ns"),
+        free_pages: u(s, "free_pages") as u32,
+        free_blocks: u(s, "free_blocks") as u32,
+        owned_blocks: u(s, "owned_blocks") as u32,
+        fragment_blocks: u(s, "fragment_blocks") as u32,
+        shared_blocks: u(s, "shared_blocks") as u32,
+        unusable_max_milli: u(s, "unusable_max_milli") as u32,
+    };
     let cpu_list = |v: &serde_json::Value| -> Vec<u32> {
         v.as_array()
             .unwrap()
@@ -280,29 +289,11 @@ fn plots_of_raw() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|s| crate::abi::BenchSample {
-                    ns: u(s, "ns"),
-                    free_pages: u(s, "free_pages") as u32,
-                    free_blocks: u(s, "free_blocks") as u32,
-                    owned_blocks: u(s, "owned_blocks") as u32,
-                    fragment_blocks: u(s, "fragment_blocks") as u32,
-                    shared_blocks: u(s, "shared_blocks") as u32,
-                    unusable_max_milli: u(s, "unusable_max_milli") as u32,
-                })
+                .map(sample)
                 .collect();
             // The peak map, as raw.json holds it (PeakMap's fields, blocks by name).
             run.params.peak_map = p["peak_map"].as_bool().unwrap_or(false);
             run.result.peak_map = res.get("peak_map").map(|m| {
-                let s = &m["sample"];
-                let sample = crate::abi::BenchSample {
-                    ns: u(s, "ns"),
-                    free_pages: u(s, "free_pages") as u32,
-                    free_blocks: u(s, "free_blocks") as u32,
-                    owned_blocks: u(s, "owned_blocks") as u32,
-                    fragment_blocks: u(s, "fragment_blocks") as u32,
-                    shared_blocks: u(s, "shared_blocks") as u32,
-                    unusable_max_milli: u(s, "unusable_max_milli") as u32,
-                };
                 let entries: Vec<crate::abi::BenchBlock> = m["blocks"]
                     .as_array()
                     .unwrap()
@@ -318,7 +309,7 @@ fn plots_of_raw() {
                         free_pages: u(b, "free_pages") as u32,
                     })
                     .collect();
-                crate::bench::PeakMap::new(sample, u(m, "nr_blocks") as u32, &entries)
+                crate::bench::PeakMap::new(sample(&m["sample"]), u(m, "nr_blocks") as u32, &entries)
             });
             SuiteRun {
                 series: if r["series"] == "main" {
