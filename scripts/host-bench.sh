@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The host-native contention benchmark of the allocator core
-# (rust/core/benches/contention.rs): builds it and runs the full set -- 1..N
+# (rust/core/benches/contention/): builds it and runs the full set -- 1..N
 # threads pinned to the host's cores; repeat, bulk, rand, remote; orders 0 and
 # 9; pool, pool-classic, floor -- and writes OUT_DIR/host.md (a report section)
 # and OUT_DIR/host.json. No VM, no kernel: see Documentation/benchmarks.md.

@@ -44,6 +44,9 @@ cargo bench -j"$jobs" --bench contention -- --quick --md "$bench_out/host.md" --
 python3 -m json.tool "$bench_out/host.json" >/dev/null
 rm -rf "$bench_out"
 
+step "pair micro-benchmarks (divan) --test: each runs once (no speed claims)"
+cargo bench -j"$jobs" --bench pair -- --test
+
 step "loom: remote-free protocol (all interleavings)"
 RUSTFLAGS="--cfg loom" cargo test -j"$jobs" --release --target-dir target/loom --test loom
 

@@ -144,7 +144,9 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_SET_POLICY => set_policy(pools, user.reader())?,
             uapi::IOC_VERIFY => verify(pools)?,
             uapi::IOC_DRAIN => drain(pools, user.reader())?,
-            uapi::IOC_BENCH => bench(pool, user)?,
+            // ABI 1's structure is the current one's beginning: `in_out` reads and writes what
+            // the command's size says.
+            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pool, user)?,
             uapi::IOC_REPLAY => replay(pool, user)?,
             _ => return Err(ENOTTY),
         }
@@ -425,8 +427,13 @@ fn replay(pool: &KernelPool, user: UserSlice) -> Result {
 
 /// Reads a request of a long-running ioctl (bench, replay), runs it and writes the results back,
 /// also for `EINTR`: what ran before the signal is valid.
+///
+/// Only the command's size is read and written: the whole `T`, or for an older ABI's command
+/// (`PCPBUDDY_IOC_BENCH_V1`) its smaller structure, `T`'s beginning; the fields past it read
+/// as zeroes (what that ABI did not have is not asked for) and are not written back.
 fn in_out<T: AsBytes + FromBytes>(user: UserSlice, run: impl FnOnce(&mut T) -> Result) -> Result {
     let (mut reader, mut writer) = user.reader_writer();
+    let size = reader.len();
     // About 5 KiB: on the heap, not on the kernel stack.
     let mut req = KBox::<T>::new_uninit(GFP_KERNEL)?;
     // SAFETY: `T: FromBytes`: every bit pattern is a valid `T`, zeroes too.
@@ -434,10 +441,11 @@ fn in_out<T: AsBytes + FromBytes>(user: UserSlice, run: impl FnOnce(&mut T) -> R
         req.as_mut_ptr().write_bytes(0, 1);
         req.assume_init()
     };
-    reader.read_slice(req.as_bytes_mut())?;
+    // The commands' sizes are at most `T`'s, so `get` fails never (and has no panic path).
+    reader.read_slice(req.as_bytes_mut().get_mut(..size).ok_or(EINVAL)?)?;
     let result = run(&mut req);
     if result.is_ok() || result == Err(EINTR) {
-        writer.write_slice(req.as_bytes())?;
+        writer.write_slice(req.as_bytes().get(..size).ok_or(EINVAL)?)?;
     }
     result
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Every benchmark pattern x backend runs at a tiny size with well-formed results and leaves the
-# pool idle and clean; bad parameters give the right errno; a signal cancels a run cleanly.
+# pool idle and clean; bad parameters give the right errno; churn's peak block map agrees with
+# its sample (and ABI 1's command still runs); a signal cancels a run cleanly.
 # No timing is asserted: numbers belong to `make bench`.
 . "$(dirname "$0")/../lib/pcpbuddy.sh"
 
@@ -9,7 +10,7 @@ patterns="repeat bulk rand remote exit churn"
 backends="pool pool-classic kernel floor"
 all=$(( (1 << $(nproc)) - 1 ))
 ktap_print_header
-ktap_set_plan $((6 * 4 * 2 + 2))
+ktap_set_plan $((6 * 4 * 2 + 3))
 mount_debugfs
 load_pool size_mb=64 || ktap_exit_fail_msg "cannot load $MODULE"
 
@@ -24,6 +25,8 @@ for pattern in $patterns; do
 	p=$((p + 1))
 done
 ktap_test_result "bad benchmark parameters give EINVAL, EFAULT, EBUSY" "$POOL_TEST" benchbad
+ktap_test_result "churn peak block maps: whole, short, and ABI 1's command without one" \
+	"$POOL_TEST" benchmap 2 2000 $all
 ktap_test_result "a signal stops a run: EINTR, nothing outstanding, verify clean" \
 	"$POOL_TEST" benchcancel
 ktap_finished

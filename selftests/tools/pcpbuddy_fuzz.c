@@ -183,6 +183,10 @@ static bool cpu_is_online[MAX_CPUS];
 static int online_cpus[MAX_CPUS], nr_online;
 static uint64_t online_mask;		/* online CPUs below 64, for benchmarks */
 
+/* Where PCPBUDDY_BENCH_PEAK_MAP runs put their map (written, never read back). */
+#define PEAK_MAP_LEN	256
+static struct pcpbuddy_bench_block peak_map[PEAK_MAP_LEN];
+
 /* Argument memory, mapped before the forks and the same in every process. */
 static unsigned char *guard;		/* two read-write pages, then one PROT_NONE page */
 static unsigned char *ro;		/* read-only, with prepared contents */
@@ -563,9 +567,20 @@ static bool mask_online(uint64_t mask)
 static int bench_validity(const struct pcpbuddy_bench *b)
 {
 	if (b->pattern >= PCPBUDDY_BENCH_NR_PATTERNS || b->backend >= PCPBUDDY_BENCH_NR_BACKENDS ||
-	    b->flags || b->order > info.block_order || !b->alloc_cpus || !b->ops ||
-	    !mask_online(b->alloc_cpus | b->free_cpus))
+	    (b->flags & ~PCPBUDDY_BENCH_PEAK_MAP) || b->order > info.block_order ||
+	    !b->alloc_cpus || !b->ops || !mask_online(b->alloc_cpus | b->free_cpus))
 		return 0;
+	if (b->flags & PCPBUDDY_BENCH_PEAK_MAP) {
+		/* A map of the pool's blocks during churn, somewhere to put at least one. */
+		if (b->pattern != PCPBUDDY_BENCH_CHURN || b->backend > PCPBUDDY_BACKEND_POOL_CLASSIC ||
+		    !b->peak_map_len)
+			return 0;
+		/* Our map buffer, or any address: EFAULT possible. */
+		if (b->peak_map != (uintptr_t)peak_map || b->peak_map_len > PEAK_MAP_LEN)
+			return -2;
+	} else if (b->peak_map || b->peak_map_len) {
+		return 0;
+	}
 	if (b->ops > BENCH_OPS_MAX || b->batch > 8)
 		return -1;
 	switch (b->pattern) {
@@ -604,6 +619,8 @@ static unsigned int expect_bench(const struct pcpbuddy_bench *b)
 	case 1:
 		/* EBUSY: another run, or a pool backend while pages are out. */
 		return WANT_OK | WANT_EBUSY | WANT_ENOMEM;
+	case -2:
+		return WANT_OK | WANT_EBUSY | WANT_ENOMEM | WANT_EINVAL | WANT_EFAULT;
 	default:
 		return WANT_OK | WANT_EBUSY | WANT_ENOMEM | WANT_EINVAL;
 	}
@@ -777,13 +794,19 @@ static struct pcpbuddy_bench bench_valid(struct ctx *c, uint64_t max_ops)
 	b.batch = chance(c, 50) ? 0 : 1 + below(c, 8);
 	if (((uint64_t)b.batch * nr_alloc) << b.order > info.nr_pages / 2)
 		b.batch = 0;
+	if (b.pattern == PCPBUDDY_BENCH_CHURN && b.backend <= PCPBUDDY_BACKEND_POOL_CLASSIC &&
+	    chance(c, 50)) {
+		b.flags = PCPBUDDY_BENCH_PEAK_MAP;
+		b.peak_map = (uintptr_t)peak_map;
+		b.peak_map_len = 1 + below(c, PEAK_MAP_LEN);
+	}
 	return b;
 }
 
 /* A valid run with one field broken the way the ABI documents as refused. */
 static void bench_break(struct ctx *c, struct pcpbuddy_bench *b)
 {
-	switch (below(c, 8)) {
+	switch (below(c, 9)) {
 	case 0:
 		b->pattern = PCPBUDDY_BENCH_NR_PATTERNS + below(c, 1000);
 		break;
@@ -800,12 +823,21 @@ static void bench_break(struct ctx *c, struct pcpbuddy_bench *b)
 		b->alloc_cpus = 0;
 		break;
 	case 5:
-		b->flags = 1U << below(c, 32);
+		b->flags |= 1U << (1 + below(c, 31));
 		break;
 	case 6:
 		b->alloc_cpus |= ~online_mask ? ~online_mask & -(~online_mask) : 0;
 		if (!b->alloc_cpus || mask_online(b->alloc_cpus))
 			b->ops = 0;
+		break;
+	case 7:
+		/* A peak map without the flag, or the flag with no room (or on another run). */
+		if (b->flags) {
+			b->flags = 0;
+		} else {
+			b->flags = PCPBUDDY_BENCH_PEAK_MAP;
+			b->peak_map_len = 0;
+		}
 		break;
 	default:
 		b->free_cpus |= 1ULL << 63;
@@ -966,6 +998,12 @@ static void check_bench(struct ctx *c, const struct pcpbuddy_bench *b, bool comp
 		failure(c, "BENCH pattern %u backend %u order %u: %llu allocations, %llu frees",
 			b->pattern, b->backend, b->order, (unsigned long long)allocs,
 			(unsigned long long)frees);
+	/* A peak map counts the pool's blocks (0: no sample, or no map asked for). */
+	if (b->peak_map_nr && b->peak_map_nr != info.nr_pages >> info.block_order)
+		failure(c, "BENCH churn: peak_map_nr %u, the pool has %llu blocks", b->peak_map_nr,
+			(unsigned long long)(info.nr_pages >> info.block_order));
+	if (!(b->flags & PCPBUDDY_BENCH_PEAK_MAP) && (b->peak_map_nr || b->peak.ns))
+		failure(c, "BENCH: a peak map that was not asked for");
 }
 
 static void do_bench(struct ctx *c, int fd)
@@ -1275,6 +1313,8 @@ static void do_bad_number(struct ctx *c, int fd)
 		for (unsigned int i = 0; i < NR_CMDS; i++)
 			if (cmd == cmds[i])
 				cmd = 0;
+		if (cmd == PCPBUDDY_IOC_BENCH_V1)	/* ABI 1's BENCH, still served */
+			cmd = 0;
 	} while (!cmd);
 	random_bytes(c, junk, sizeof(junk));
 	arg = place(c, p, junk, sizeof(junk), RO_RANDOM, &seen);
@@ -2012,8 +2052,13 @@ static void __attribute__((noreturn)) victim_bench(struct ctx *c, int fd)
 		b.ops = 1ULL << 30;
 		b.batch = 0;
 		/* Pool backends need an idle pool, rare under the fuzzer: mostly others. */
-		if (chance(c, 70) && b.backend < PCPBUDDY_BACKEND_KERNEL)
+		if (chance(c, 70) && b.backend < PCPBUDDY_BACKEND_KERNEL) {
 			b.backend = PCPBUDDY_BACKEND_KERNEL + below(c, 2);
+			/* A peak map is the pool's only. */
+			b.flags = 0;
+			b.peak_map = 0;
+			b.peak_map_len = 0;
+		}
 		memcpy(c->buf, &b, sizeof(b));
 		err = call(c, K_BENCH, fd, cmds[K_BENCH], c->buf,
 			   WANT_OK | WANT_EBUSY | WANT_ENOMEM, P_GOOD);

@@ -20,7 +20,11 @@
  *   bench P B ORDER OPS ALLOC_MASK FREE_MASK BATCH
  *                         one PCPBUDDY_IOC_BENCH run (P, B: numbers of the uapi enums); checks
  *                         that the results are well formed and the pool idle and clean after
- *   benchbad              invalid benchmark parameters give EINVAL
+ *   benchbad              invalid benchmark parameters give EINVAL, EFAULT, EBUSY (peak maps too)
+ *   benchmap ORDER OPS ALLOC_MASK
+ *                         churn on both pool backends with PCPBUDDY_BENCH_PEAK_MAP: the map
+ *                         agrees with its sample; a short buffer is filled and counted; ABI 1's
+ *                         command still runs and leaves what follows its structure alone
  *   benchcancel           a long run interrupted by a signal returns EINTR, pool clean after
  *   replayhand ACPU BCPU  PCPBUDDY_IOC_REPLAY of small hand-made traces on every backend, on
  *                         the two CPUs: a cross-CPU free, an allocation never freed, a live set
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -437,6 +442,73 @@ static int cmd_bench(struct pcpbuddy_bench b)
 	return 0;
 }
 
+/* A churn request with a peak map of len entries at map. */
+static struct pcpbuddy_bench map_req(unsigned int be, void *map, unsigned int len)
+{
+	struct pcpbuddy_bench b = bench_req(PCPBUDDY_BENCH_CHURN, be, 2, 200, 1, 0, 0);
+
+	b.flags = PCPBUDDY_BENCH_PEAK_MAP;
+	b.peak_map = (unsigned long)map;
+	b.peak_map_len = len;
+	return b;
+}
+
+static unsigned int pool_blocks(void)
+{
+	return info.nr_pages >> info.block_order;
+}
+
+/* Bad peak map requests: EINVAL for the fields, EFAULT for the memory; never a crash. */
+static void benchbad_peak_map(void)
+{
+	unsigned int n = pool_blocks();
+	size_t bytes = ((n * sizeof(struct pcpbuddy_bench_block)) | 4095) + 1;
+	struct pcpbuddy_bench_block map[4];
+	struct pcpbuddy_bench b;
+	void *ro;
+
+	b = map_req(PCPBUDDY_BACKEND_POOL, map, 4);
+	b.pattern = PCPBUDDY_BENCH_REPEAT;
+	expect(bench(&b), -EINVAL, "peak map on repeat");
+	b = map_req(PCPBUDDY_BACKEND_KERNEL, map, 4);
+	expect(bench(&b), -EINVAL, "peak map on the kernel backend");
+	b = map_req(PCPBUDDY_BACKEND_FLOOR, map, 4);
+	expect(bench(&b), -EINVAL, "peak map on the floor backend");
+	b = map_req(PCPBUDDY_BACKEND_POOL, map, 0);
+	expect(bench(&b), -EINVAL, "peak map of 0 entries");
+	b = map_req(PCPBUDDY_BACKEND_POOL, map, 4);
+	b.flags = 0;
+	expect(bench(&b), -EINVAL, "peak map without the flag");
+	b = map_req(PCPBUDDY_BACKEND_POOL, NULL, 4);
+	b.flags = 0;
+	expect(bench(&b), -EINVAL, "peak_map_len without the flag");
+	b = map_req(PCPBUDDY_BACKEND_POOL, NULL, 4);
+	expect(bench(&b), -EFAULT, "peak map at NULL");
+	b = map_req(PCPBUDDY_BACKEND_POOL, (void *)16, 4);
+	expect(bench(&b), -EFAULT, "peak map at a bad pointer");
+	b = map_req(PCPBUDDY_BACKEND_POOL, (void *)-4096L, 4);
+	expect(bench(&b), -EFAULT, "peak map at a kernel address");
+	ro = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED)
+		fail("mmap: %s", strerror(errno));
+	b = map_req(PCPBUDDY_BACKEND_POOL, ro, n);
+	expect(bench(&b), -EFAULT, "peak map in read-only memory");
+	munmap(ro, bytes);
+	if (n > 1) {
+		/* Room claimed for every block, but the memory ends after the first. */
+		char *two = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (two == MAP_FAILED)
+			fail("mmap: %s", strerror(errno));
+		munmap(two + 4096, 4096);
+		b = map_req(PCPBUDDY_BACKEND_POOL,
+			    two + 4096 - sizeof(struct pcpbuddy_bench_block), 0xffffffffU);
+		expect(bench(&b), -EFAULT, "peak map of 2^32-1 entries in 1 entry of memory");
+		munmap(two, 4096);
+	}
+}
+
 static int cmd_benchbad(void)
 {
 	struct pcpbuddy_bench b;
@@ -458,8 +530,9 @@ static int cmd_benchbad(void)
 	b = bench_req(1, 0, info.block_order, 100, 1, 0, 60000);
 	expect(bench(&b), -EINVAL, "batch larger than the pool");
 	b = bench_req(0, 0, 0, 100, 1, 0, 0);
-	b.flags = 1;
+	b.flags = 2;
 	expect(bench(&b), -EINVAL, "unknown flag");
+	benchbad_peak_map();
 	expect(ioctl(fd, PCPBUDDY_IOC_BENCH, (void *)16) ? -errno : 0, -EFAULT, "bench at a bad pointer");
 	/* The pool must be idle: a held page makes the pool backends busy. */
 	{
@@ -469,6 +542,107 @@ static int cmd_benchbad(void)
 		expect(bench(&b), -EBUSY, "pool backend with pages outstanding");
 		free_or_die(a.handle, -1, 0, 0);
 	}
+	verify_or_die();
+	return 0;
+}
+
+/* Checks one peak map run of cap entries; returns the entries written. */
+static unsigned int check_peak_map(const struct pcpbuddy_bench *b,
+				   const struct pcpbuddy_bench_block *map, unsigned int cap)
+{
+	unsigned int n = pool_blocks(), written = b->peak_map_nr < cap ? b->peak_map_nr : cap;
+	unsigned int count[PCPBUDDY_BLOCK_NR_STATES] = { 0 };
+	unsigned long long free_pages = 0;
+
+	if (b->peak_map_nr != n)
+		fail("peak_map_nr %u, the pool has %u blocks", b->peak_map_nr, n);
+	for (unsigned int i = 0; i < written; i++) {
+		const struct pcpbuddy_bench_block *e = &map[i];
+
+		if (e->state >= PCPBUDDY_BLOCK_NR_STATES || e->reserved ||
+		    e->free_pages > 1U << info.block_order)
+			fail("peak map block %u: state %u reserved %u free_pages %u", i, e->state,
+			     e->reserved, e->free_pages);
+		if ((e->state == PCPBUDDY_BLOCK_OWNED) != (e->owner != PCPBUDDY_BLOCK_NO_OWNER) ||
+		    (e->owner != PCPBUDDY_BLOCK_NO_OWNER && e->owner >= info.nr_cpu_ids))
+			fail("peak map block %u: state %u owner %u", i, e->state, e->owner);
+		if (e->state == PCPBUDDY_BLOCK_FREE && e->free_pages != 1U << info.block_order)
+			fail("peak map block %u: free with %u free pages", i, e->free_pages);
+		count[e->state]++;
+		free_pages += e->free_pages;
+	}
+	for (unsigned int i = 0; i + 2 < b->nr_samples; i++)
+		if (b->samples[i].free_blocks < b->peak.free_blocks)
+			fail("sample %u has %u free blocks, fewer than the peak's %u", i,
+			     b->samples[i].free_blocks, b->peak.free_blocks);
+	/* A whole map is its sample, block by block (both come from one read). */
+	if (written == n && (count[PCPBUDDY_BLOCK_FREE] != b->peak.free_blocks ||
+			     count[PCPBUDDY_BLOCK_OWNED] != b->peak.owned_blocks ||
+			     count[PCPBUDDY_BLOCK_FRAGMENT] != b->peak.fragment_blocks ||
+			     count[PCPBUDDY_BLOCK_SHARED] != b->peak.shared_blocks ||
+			     free_pages != b->peak.free_pages))
+		fail("peak map %u/%u/%u/%u blocks %llu free pages, its sample %u/%u/%u/%u %u",
+		     count[0], count[1], count[2], count[3], free_pages, b->peak.free_blocks,
+		     b->peak.owned_blocks, b->peak.fragment_blocks, b->peak.shared_blocks,
+		     b->peak.free_pages);
+	printf("peak %llu free_blocks %u owned %u fragment %u shared %u free_pages %u\n",
+	       (unsigned long long)b->peak.ns, b->peak.free_blocks, b->peak.owned_blocks,
+	       b->peak.fragment_blocks, b->peak.shared_blocks, b->peak.free_pages);
+	return written;
+}
+
+static int cmd_benchmap(unsigned int order, unsigned long long ops, unsigned long long amask)
+{
+	unsigned int n = pool_blocks();
+	struct pcpbuddy_bench_block *map = calloc(n + 8, sizeof(*map));
+	struct pcpbuddy_bench b;
+	unsigned char *v1;
+
+	if (!map)
+		fail("out of memory");
+	for (unsigned int be = PCPBUDDY_BACKEND_POOL; be <= PCPBUDDY_BACKEND_POOL_CLASSIC; be++) {
+		/* Room for more than the pool's blocks: only the blocks are written. */
+		memset(map, 0xa5, (n + 8) * sizeof(*map));
+		b = bench_req(PCPBUDDY_BENCH_CHURN, be, order, ops, amask, 0, 0);
+		b.flags = PCPBUDDY_BENCH_PEAK_MAP;
+		b.peak_map = (unsigned long)map;
+		b.peak_map_len = n + 8;
+		if (bench(&b))
+			fail("churn with a peak map on backend %u: %s", be, strerror(errno));
+		if (check_peak_map(&b, map, n + 8) != n)
+			fail("backend %u: a whole map not written", be);
+		for (unsigned int i = n; i < n + 8; i++)
+			if (map[i].free_pages != 0xa5a5a5a5)
+				fail("peak map entry %u past the pool's %u blocks written", i, n);
+		/* Room for half: the first half written and the whole counted. */
+		memset(map, 0xa5, (n + 8) * sizeof(*map));
+		b.peak_map_len = (n + 1) / 2;
+		if (bench(&b))
+			fail("churn with a short peak map on backend %u: %s", be, strerror(errno));
+		check_peak_map(&b, map, (n + 1) / 2);
+		if (map[(n + 1) / 2].free_pages != 0xa5a5a5a5)
+			fail("a short peak map written past its end");
+	}
+	/* ABI 1's command: no map, nothing written past its structure. */
+	v1 = malloc(sizeof(b));
+	if (!v1)
+		fail("out of memory");
+	memset(v1, 0x5a, sizeof(b));
+	b = bench_req(PCPBUDDY_BENCH_CHURN, PCPBUDDY_BACKEND_POOL, order, ops, amask, 0, 0);
+	memcpy(v1, &b, PCPBUDDY_BENCH_V1_SIZE);
+	if (ioctl(fd, PCPBUDDY_IOC_BENCH_V1, v1))
+		fail("PCPBUDDY_IOC_BENCH_V1: %s", strerror(errno));
+	memcpy(&b, v1, PCPBUDDY_BENCH_V1_SIZE);
+	if (!b.nr_cpus || !b.elapsed_ns || !b.nr_samples)
+		fail("PCPBUDDY_IOC_BENCH_V1: no results");
+	for (size_t i = PCPBUDDY_BENCH_V1_SIZE; i < sizeof(b); i++)
+		if (v1[i] != 0x5a)
+			fail("PCPBUDDY_IOC_BENCH_V1 wrote byte %zu, past its structure", i);
+	free(v1);
+	free(map);
+	refresh_info();
+	if (info.outstanding_pages)
+		fail("%llu pages outstanding", (unsigned long long)info.outstanding_pages);
 	verify_or_die();
 	return 0;
 }
@@ -843,6 +1017,8 @@ int main(int argc, char **argv)
 		return cmd_bench(bench_req(arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8)));
 	if (!strcmp(cmd, "benchbad"))
 		return cmd_benchbad();
+	if (!strcmp(cmd, "benchmap"))
+		return cmd_benchmap(arg(2), arg(3), arg(4));
 	if (!strcmp(cmd, "benchcancel"))
 		return cmd_benchcancel();
 	if (!strcmp(cmd, "replayhand"))

@@ -13,7 +13,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define PCPBUDDY_ABI_VERSION	1
+#define PCPBUDDY_ABI_VERSION	2	/* 2: struct pcpbuddy_bench grew peak_map */
 #define PCPBUDDY_IOC_MAGIC	0xB7
 
 /* Where the pool's pageblocks come from (module parameter "source"). */
@@ -142,6 +142,27 @@ struct pcpbuddy_bench_sample {
 	__u32 unusable_max_milli; /* unusable free space index at block_order, x1000 */
 };
 
+/* A pool block's state (struct pcpbuddy_bench_block, debugfs "blocks"). */
+enum pcpbuddy_block_state {
+	PCPBUDDY_BLOCK_FREE	= 0,	/* wholly free, in the global pool */
+	PCPBUDDY_BLOCK_OWNED	= 1,	/* owned by a CPU (owner): its free pages are that CPU's cache */
+	PCPBUDDY_BLOCK_FRAGMENT	= 2,	/* drained while partly allocated; free pages global */
+	PCPBUDDY_BLOCK_SHARED	= 3,	/* split without ownership (classic batching, degrade mode) */
+	PCPBUDDY_BLOCK_NR_STATES
+};
+#define PCPBUDDY_BLOCK_NO_OWNER	0xffff	/* owner of a block no CPU owns */
+
+/* One pool block at the churn peak (PCPBUDDY_BENCH_PEAK_MAP), in the pool's block order. */
+struct pcpbuddy_bench_block {
+	__u8 state;		/* enum pcpbuddy_block_state */
+	__u8 reserved;		/* 0 */
+	__u16 owner;		/* PCPBUDDY_BLOCK_OWNED: the owning CPU; else PCPBUDDY_BLOCK_NO_OWNER */
+	__u32 free_pages;	/* pages in the block's free units (not cached or parked ones) */
+};
+
+/* pcpbuddy_bench.flags */
+#define PCPBUDDY_BENCH_PEAK_MAP	(1U << 0)	/* churn, pool backends: fill peak_map (below) */
+
 struct pcpbuddy_bench {
 	/* in */
 	__u32 pattern;		/* enum pcpbuddy_bench_pattern */
@@ -155,7 +176,7 @@ struct pcpbuddy_bench {
 	__u64 ops;		/* allocations per allocating CPU (the last round of a round-based
 				 * pattern is cut to fit) */
 	__u32 seed;		/* rand/churn: random seed */
-	__u32 flags;		/* must be 0 */
+	__u32 flags;		/* PCPBUDDY_BENCH_*; other bits 0 */
 	/* out */
 	__u64 elapsed_ns;	/* from the start barrier to the last CPU's end */
 	__u32 nr_cpus;		/* entries of cpus[] filled */
@@ -163,7 +184,19 @@ struct pcpbuddy_bench {
 	struct pcpbuddy_bench_counters counters;
 	struct pcpbuddy_bench_cpu cpus[PCPBUDDY_BENCH_MAX_CPUS];
 	struct pcpbuddy_bench_sample samples[PCPBUDDY_BENCH_MAX_SAMPLES];
+	/* Since ABI 2 (PCPBUDDY_IOC_BENCH_V1 is the command without them). With
+	 * PCPBUDDY_BENCH_PEAK_MAP: every block of the pool at the churn peak, the sample of the
+	 * run with the fewest wholly free blocks (then the fewest free pages; the first of
+	 * equals). Without: all 0. */
+	__u64 peak_map;		/* in: user address of peak_map_len struct pcpbuddy_bench_block */
+	__u32 peak_map_len;	/* in: entries there, >= 1; fewer than the pool's blocks: the
+				 * first peak_map_len blocks */
+	__u32 peak_map_nr;	/* out: the pool's blocks; min(this, peak_map_len) entries written */
+	struct pcpbuddy_bench_sample peak;	/* out: the sample the map was taken with */
 };
+/* The size of struct pcpbuddy_bench in ABI 1, before peak_map: its command is still served
+ * (the fields after it read as 0 and are not written back). */
+#define PCPBUDDY_BENCH_V1_SIZE	5328
 
 /*
  * PCPBUDDY_IOC_REPLAY: replays a recorded allocation trace (Documentation/benchmarks.md,
@@ -228,6 +261,8 @@ struct pcpbuddy_replay {
 #define PCPBUDDY_IOC_VERIFY	_IO(PCPBUDDY_IOC_MAGIC, 0x05)	/* 0, or -EUCLEAN */
 #define PCPBUDDY_IOC_DRAIN	_IOW(PCPBUDDY_IOC_MAGIC, 0x06, __s32)
 #define PCPBUDDY_IOC_BENCH	_IOWR(PCPBUDDY_IOC_MAGIC, 0x07, struct pcpbuddy_bench)
+#define PCPBUDDY_IOC_BENCH_V1	_IOC(_IOC_READ | _IOC_WRITE, PCPBUDDY_IOC_MAGIC, 0x07, \
+				     PCPBUDDY_BENCH_V1_SIZE)
 #define PCPBUDDY_IOC_REPLAY	_IOWR(PCPBUDDY_IOC_MAGIC, 0x08, struct pcpbuddy_replay)
 
 #endif /* _UAPI_LINUX_PCPBUDDY_H */

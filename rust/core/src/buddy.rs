@@ -68,6 +68,10 @@ fn bump(counter: &AtomicU16, delta: i32) {
 }
 
 /// A unit taken out of the buddy by [`Buddy::take`].
+///
+/// # Invariants
+///
+/// `order <= P` and `off` is a multiple of `1 << order` below `2^P`: a unit of the block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Taken {
     /// Offset of the unit in the block.
@@ -80,6 +84,12 @@ pub(crate) struct Taken {
 }
 
 /// A view of one block's buddy.
+///
+/// # Invariants
+///
+/// `map`, `bits` and `counts` are one block's (`map_lines_per_block` map lines and
+/// `bitmap_lines_per_block` bitmap lines of `geo`). The block's invariants (above) hold when
+/// the view is made under the holder's lock, and every method that changes the buddy keeps them.
 pub(crate) struct Buddy<'a> {
     map: &'a [MapLine],
     bits: &'a [BitmapLine],
@@ -97,6 +107,8 @@ impl<'a> Buddy<'a> {
     ) -> Self {
         debug_assert_eq!(map.len(), geo.map_lines_per_block());
         debug_assert_eq!(bits.len(), geo.bitmap_lines_per_block());
+        // INVARIANT: the lengths are checked above; that all three are one block's is the
+        // caller's (`Pool::buddy`).
         Self {
             map,
             bits,

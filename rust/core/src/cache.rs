@@ -28,9 +28,9 @@ const LOOSE_SLOTS: usize = LOOSE_OFFSETS[NR_ORDERS];
 ///
 /// # Invariants
 ///
-/// Entry `i < len[k]` of stack `k` is the first page of a `CACHED` chunk of order `k` (maybe
-/// compound if `k` is the block order) cached by this stack, in a `Shared` block; no chunk is
-/// on two stacks or in a magazine.
+/// `len[k] <= LOOSE_CAP[k]`. Entry `i < len[k]` of stack `k` is the first page of a `CACHED`
+/// chunk of order `k` (maybe compound if `k` is the block order) cached by this stack, in a
+/// `Shared` block; no chunk is on two stacks or in a magazine.
 pub(crate) struct LooseStacks {
     slots: [u32; LOOSE_SLOTS],
     len: [u16; NR_ORDERS],
@@ -81,6 +81,19 @@ impl LooseStacks {
 }
 
 /// One CPU's cache. Lives behind the CPU's lock (`Platform::caches`).
+///
+/// # Invariants
+///
+/// Under the lock of CPU `c`'s cache:
+/// * `owned` holds exactly the blocks in state `Owned(c)`, each in the bucket of its largest
+///   `FREE` order (`FULL_BUCKET` if none);
+/// * `whole`, if set, is the first page of an `Owned(c)` block whose one unit is `CACHED` of
+///   the block order (compound if it was a folio), listed nowhere else; that block is in
+///   `FULL_BUCKET`;
+/// * `pages` is the pages of the `FREE` units of the owned blocks, plus the loose chunks' pages,
+///   plus the block's pages if `whole` is set.
+///
+/// Checked by `verify`.
 pub struct CpuCache {
     pub(crate) owned: Buckets,
     pub(crate) loose: LooseStacks,
@@ -98,6 +111,8 @@ pub struct CpuCache {
 impl CpuCache {
     /// An empty cache.
     pub const fn new() -> Self {
+        // INVARIANT: no owned block, loose chunk or whole block, so 0 pages (a CPU owns no block
+        // before `Pool::new` resets the caches along with the blocks).
         Self {
             owned: Buckets::new(),
             loose: LooseStacks::new(),

@@ -7,6 +7,17 @@
 use super::list::{BlockList, Buckets};
 
 /// The global pool. Lives behind the global lock (`Platform::global`).
+///
+/// # Invariants
+///
+/// Under the global lock:
+/// * `free` holds exactly the `Free` blocks, each one `FREE` unit of the block order;
+/// * `fragments` holds exactly the `Fragment` blocks and `shared` exactly the `Shared` blocks,
+///   each in the bucket of its largest `FREE` order (`FULL_BUCKET` if none);
+/// * `pages` is the pages of the `FREE` units of all these blocks (a shared block's chunks out
+///   in magazines or loose stacks are `CACHED`, not counted).
+///
+/// Checked by `verify`.
 pub struct GlobalPool {
     /// Wholly free blocks, most recently returned first.
     pub(crate) free: BlockList,
@@ -22,6 +33,8 @@ pub struct GlobalPool {
 impl GlobalPool {
     /// An empty pool; `Pool::new` fills it.
     pub const fn new() -> Self {
+        // INVARIANT: empty, so it holds only before `Pool::new` has put the blocks on `free`
+        // (the same lock section).
         Self {
             free: BlockList::new(),
             fragments: Buckets::new(),

@@ -107,6 +107,11 @@ impl BlockList {
 /// See [`BlockList::walk`]. It reads each block's successor before handing the block out, and
 /// hands out at most the list's length at the start: a block moved to a list not yet walked
 /// may be seen again, never one twice from this list.
+///
+/// # Invariants
+///
+/// `cur` is `NIL` or the block to hand out next, read before the previous one was handed out;
+/// `left` is how many more blocks it may hand out (at most the list's length at the start).
 pub(crate) struct Walk {
     cur: u32,
     left: u32,

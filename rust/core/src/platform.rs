@@ -28,6 +28,11 @@ use super::trace::Event;
 ///
 /// Lines of different blocks never share a cache line, so a CPU writing its own block's map
 /// does not slow down another CPU writing its block's.
+///
+/// # Invariants
+///
+/// Line `i` of `Platform::maps` holds the bytes of pages `i << min(P, 6)..` of one block
+/// (`Pool::unit_byte`); for `P < 6` only its first `2^P` bytes are used, the rest stay `NONE`.
 #[repr(align(64))]
 pub struct MapLine(pub(crate) [AtomicU8; MAP_LINE_PAGES]);
 

@@ -51,6 +51,12 @@ impl Policy {
 }
 
 /// The current policy, readable without a lock.
+///
+/// # Invariants
+///
+/// Each field holds its value from the last `set` (or `new`), always of a policy that passed
+/// [`Policy::validate`]; so `batch != 0`, and a snapshot that mixes two policies' fields is
+/// valid too.
 pub(crate) struct PolicyCell {
     ownership: AtomicBool,
     fragment_recovery: AtomicBool,
@@ -59,7 +65,9 @@ pub(crate) struct PolicyCell {
 }
 
 impl PolicyCell {
+    /// A cell holding `policy`, which the caller validated.
     pub(crate) const fn new(policy: Policy) -> Self {
+        // INVARIANT: the caller passes a valid policy.
         Self {
             ownership: AtomicBool::new(policy.ownership),
             fragment_recovery: AtomicBool::new(policy.fragment_recovery),
@@ -78,7 +86,10 @@ impl PolicyCell {
         }
     }
 
+    /// Stores `policy`, which the caller validated.
     pub(crate) fn set(&self, policy: Policy) {
+        debug_assert!(policy.validate().is_ok());
+        // INVARIANT: each field is one atomic store of a validated value.
         self.ownership.store(policy.ownership, Relaxed);
         self.fragment_recovery
             .store(policy.fragment_recovery, Relaxed);

@@ -30,7 +30,7 @@ use super::geometry::NR_ORDERS;
 use super::list::{Buckets, FULL_BUCKET};
 use super::magazine::{Magazine, MAG_MAX_ORDER};
 use super::platform::{Lock, Platform};
-use super::pool::Pool;
+use super::pool::{bucket_of, Pool};
 use super::unit::{self, ALLOC, CACHED, FREE, PARKED};
 
 /// What a holder's walk found.
@@ -125,11 +125,7 @@ fn check_buckets<Pl: Platform>(
                 return Err(VerifyError::BadList { block });
             }
             tally.free_pages += check_block(pool, block)?;
-            let expected = pool
-                .buddy(block)
-                .max_free_order()
-                .map_or(FULL_BUCKET, |order| order as usize);
-            if expected != bucket {
+            if bucket_of(&pool.buddy(block)) != bucket {
                 return Err(VerifyError::BadList { block });
             }
         }
@@ -204,6 +200,11 @@ fn mix(page: usize) -> u64 {
 }
 
 /// Units listed by magazines or loose stacks, as a count and a sum of `mix`.
+///
+/// # Invariants
+///
+/// After `add` was called for each unit of a set, `units` is their number, `pages` the pages
+/// they cover and `hash` the wrapping sum of `mix` of their first pages.
 #[derive(Default)]
 struct Listed {
     pages: usize,

@@ -9,60 +9,13 @@
 
 #![cfg(loom)]
 
-use loom::sync::{Arc, Mutex};
+mod common;
+
+use loom::sync::Arc;
 use loom::thread;
 
-use pcpbuddy_core::{
-    BitmapLine, BlockKind, BlockMeta, CpuCache, CpuStats, FreeError, Geometry, GlobalPool, Lock,
-    Magazine, MapLine, Platform, Pool, RemoteQueue,
-};
-
-struct LoomLock<T>(Mutex<T>);
-
-impl<T> Lock<T> for LoomLock<T> {
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        f(&mut self.0.lock().unwrap())
-    }
-}
-
-struct LoomPlatform {
-    blocks: Vec<BlockMeta>,
-    maps: Vec<MapLine>,
-    bitmaps: Vec<BitmapLine>,
-    global: LoomLock<GlobalPool>,
-    caches: Vec<LoomLock<CpuCache>>,
-    queues: Vec<RemoteQueue>,
-    stats: Vec<CpuStats>,
-}
-
-impl Platform for LoomPlatform {
-    type Global = LoomLock<GlobalPool>;
-    type Cache = LoomLock<CpuCache>;
-    fn blocks(&self) -> &[BlockMeta] {
-        &self.blocks
-    }
-    fn maps(&self) -> &[MapLine] {
-        &self.maps
-    }
-    fn bitmaps(&self) -> &[BitmapLine] {
-        &self.bitmaps
-    }
-    fn global(&self) -> &Self::Global {
-        &self.global
-    }
-    fn caches(&self) -> &[Self::Cache] {
-        &self.caches
-    }
-    fn remote_queues(&self) -> &[RemoteQueue] {
-        &self.queues
-    }
-    fn cpu_stats(&self, cpu: usize) -> &CpuStats {
-        &self.stats[cpu]
-    }
-    fn uncompound(&self, _block: usize) {
-        unreachable!("no folios in the loom models");
-    }
-}
+use common::{assert_all_free, magazines, verify, StdPool};
+use pcpbuddy_core::{FreeError, Magazine};
 
 const P: u32 = 2;
 
@@ -81,51 +34,55 @@ fn model(min: usize, f: impl Fn() + Sync + Send + 'static) {
     assert!(runs >= min, "loom explored only {runs} executions");
 }
 
-type LoomPool = Pool<LoomPlatform>;
-
-fn pool(nr_blocks: usize, nr_cpus: usize) -> (Arc<LoomPool>, Vec<Magazine>) {
-    let geo = Geometry::new(P, nr_blocks).unwrap();
-    let platform = LoomPlatform {
-        blocks: (0..nr_blocks).map(|_| BlockMeta::new()).collect(),
-        maps: (0..geo.map_lines()).map(|_| MapLine::new()).collect(),
-        bitmaps: (0..geo.bitmap_lines()).map(|_| BitmapLine::new()).collect(),
-        global: LoomLock(Mutex::new(GlobalPool::new())),
-        caches: (0..nr_cpus)
-            .map(|_| LoomLock(Mutex::new(CpuCache::new())))
-            .collect(),
-        queues: (0..=nr_cpus).map(|_| RemoteQueue::new()).collect(),
-        stats: (0..nr_cpus).map(|_| CpuStats::new()).collect(),
-    };
-    let mags = (0..nr_cpus as u32).map(Magazine::new).collect();
-    (Arc::new(Pool::new(platform, P).unwrap()), mags)
+/// A pool of `nr_blocks` blocks of `2^P` pages over `nr_cpus` CPUs (the platform of the other
+/// tests, with loom's mutexes), and a magazine per CPU.
+fn pool(nr_blocks: usize, nr_cpus: usize) -> (Arc<StdPool>, Vec<Magazine>) {
+    let pool = common::pool(P, nr_blocks, nr_cpus);
+    let mags = magazines(&pool);
+    (Arc::new(pool), mags)
 }
 
-fn alloc(pool: &LoomPool, mag: &mut Magazine, order: u32) -> usize {
+fn alloc(pool: &StdPool, mag: &mut Magazine, order: u32) -> usize {
     pool.alloc(mag, order, false).unwrap().page
 }
 
-fn free(pool: &LoomPool, mag: &mut Magazine, page: usize, order: u32) -> Result<(), FreeError> {
+fn free(pool: &StdPool, mag: &mut Magazine, page: usize, order: u32) -> Result<(), FreeError> {
     pool.free(mag, page, order, false)
 }
 
-fn verify(pool: &LoomPool, mags: &[Magazine]) {
-    let refs: Vec<&Magazine> = mags.iter().collect();
-    pool.verify(&refs).unwrap();
+/// Runs `f` as CPU `mag.cpu()` on a thread of its own, which hands the magazine back.
+fn on_cpu<T: Send + 'static>(
+    pool: &Arc<StdPool>,
+    mut mag: Magazine,
+    f: impl FnOnce(&StdPool, &mut Magazine) -> T + Send + 'static,
+) -> thread::JoinHandle<(T, Magazine)> {
+    let pool = pool.clone();
+    thread::spawn(move || (f(&pool, &mut mag), mag))
 }
 
-fn assert_whole(pool: &LoomPool, mags: &mut [Magazine]) {
-    for mag in mags.iter_mut() {
-        pool.flush_magazine(mag);
-    }
-    for cpu in 0..pool.nr_cpus() {
-        pool.drain_cpu(cpu);
-    }
-    pool.absorb_fragments_now();
-    verify(pool, mags);
-    assert_eq!(pool.outstanding_pages(), 0);
-    for block in 0..pool.geometry().nr_blocks() {
-        assert_eq!(pool.block_info(block).unwrap().kind, BlockKind::Free);
-    }
+/// Remote frees of order-0 `pages` by `mag`'s CPU, each notified at once, on a thread of its own.
+fn remote_frees(
+    pool: &Arc<StdPool>,
+    mag: Magazine,
+    pages: impl IntoIterator<Item = usize> + Send + 'static,
+) -> thread::JoinHandle<((), Magazine)> {
+    on_cpu(pool, mag, move |pool, mag| {
+        for page in pages {
+            free(pool, mag, page, 0).unwrap();
+            pool.flush_outbox(mag);
+        }
+    })
+}
+
+/// Of two frees of one allocation exactly one succeeded, the other was a double free.
+fn assert_one_ok(a: Result<(), FreeError>, b: Result<(), FreeError>) {
+    assert!(
+        matches!(
+            (a, b),
+            (Ok(()), Err(FreeError::DoubleFree)) | (Err(FreeError::DoubleFree), Ok(()))
+        ),
+        "{a:?} {b:?}"
+    );
 }
 
 /// Remote frees racing with the owner's slow path: nothing notified is missed. After all
@@ -136,30 +93,21 @@ fn assert_whole(pool: &LoomPool, mags: &mut [Magazine]) {
 fn remote_free_vs_absorb_nothing_missed() {
     model(2, || {
         let (pool, mut mags) = pool(1, 2);
-        let mut mag1 = mags.pop().unwrap();
+        let mag1 = mags.pop().unwrap();
         let mut mag0 = mags.pop().unwrap();
         let a = alloc(&pool, &mut mag0, 0);
         let b = alloc(&pool, &mut mag0, 0);
         let c = alloc(&pool, &mut mag0, 0);
-        let remote = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                free(&pool, &mut mag1, a, 0).unwrap();
-                pool.flush_outbox(&mut mag1);
-                free(&pool, &mut mag1, c, 0).unwrap();
-                pool.flush_outbox(&mut mag1);
-                mag1
-            })
-        };
+        let remote = remote_frees(&pool, mag1, [a, c]);
         free(&pool, &mut mag0, b, 0).unwrap();
         pool.absorb_remote(0);
-        let mag1 = remote.join().unwrap();
+        let ((), mag1) = remote.join().unwrap();
         pool.absorb_remote(0);
         // All 4 pages are back in the owner's cache or magazine.
         assert_eq!(pool.cpu_free_pages(0).unwrap() + mag0.pages(), 4);
         let mut mags = vec![mag0, mag1];
         verify(&pool, &mags);
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }
 
@@ -171,24 +119,15 @@ fn racing_double_free() {
         let (pool, mut mags) = pool(1, 3);
         let a = alloc(&pool, &mut mags[0], 1);
         let mut mag2 = mags.pop().unwrap();
-        let mut mag1 = mags.pop().unwrap();
-        let t1 = {
-            let pool = pool.clone();
-            thread::spawn(move || (free(&pool, &mut mag1, a, 1), mag1))
-        };
+        let mag1 = mags.pop().unwrap();
+        let t1 = on_cpu(&pool, mag1, move |pool, mag| free(pool, mag, a, 1));
         let r2 = free(&pool, &mut mag2, a, 1);
         let (r1, mag1) = t1.join().unwrap();
-        assert!(
-            matches!(
-                (r1, r2),
-                (Ok(()), Err(FreeError::DoubleFree)) | (Err(FreeError::DoubleFree), Ok(()))
-            ),
-            "{r1:?} {r2:?}"
-        );
+        assert_one_ok(r1, r2);
         mags.push(mag1);
         mags.push(mag2);
         verify(&pool, &mags);
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }
 
@@ -201,20 +140,12 @@ fn remote_free_vs_drain() {
         let (pool, mut mags) = pool(1, 2);
         let a = alloc(&pool, &mut mags[0], 0);
         let b = alloc(&pool, &mut mags[0], 0);
-        let mut mag1 = mags.pop().unwrap();
-        let remote = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                free(&pool, &mut mag1, a, 0).unwrap();
-                pool.flush_outbox(&mut mag1);
-                mag1
-            })
-        };
+        let remote = remote_frees(&pool, mags.pop().unwrap(), [a]);
         pool.drain_cpu(0);
-        mags.push(remote.join().unwrap());
+        mags.push(remote.join().unwrap().1);
         verify(&pool, &mags);
         free(&pool, &mut mags[0], b, 0).unwrap();
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }
 
@@ -227,20 +158,12 @@ fn remote_free_vs_recovery() {
         let a = alloc(&pool, &mut mags[0], 0);
         pool.flush_magazine(&mut mags[0]);
         pool.drain_cpu(0); // the block is now a fragment
-        let mut mag1 = mags.remove(1);
-        let remote = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                free(&pool, &mut mag1, a, 0).unwrap();
-                pool.flush_outbox(&mut mag1);
-                mag1
-            })
-        };
+        let remote = remote_frees(&pool, mags.remove(1), [a]);
         let b = alloc(&pool, &mut mags[1], 0); // CPU 2 recovers the fragment
-        mags.insert(1, remote.join().unwrap());
+        mags.insert(1, remote.join().unwrap().1);
         verify(&pool, &mags);
         free(&pool, &mut mags[2], b, 0).unwrap();
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }
 
@@ -252,29 +175,19 @@ fn owner_cached_free_vs_remote_double_free() {
         let (pool, mut mags) = pool(1, 2);
         let a = alloc(&pool, &mut mags[0], 0);
         let b = alloc(&pool, &mut mags[0], 0);
-        let mut mag1 = mags.pop().unwrap();
-        let t1 = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                let r = free(&pool, &mut mag1, a, 0);
-                pool.flush_outbox(&mut mag1);
-                (r, mag1)
-            })
-        };
+        let t1 = on_cpu(&pool, mags.pop().unwrap(), move |pool, mag| {
+            let r = free(pool, mag, a, 0);
+            pool.flush_outbox(mag);
+            r
+        });
         let r0 = free(&pool, &mut mags[0], a, 0);
         pool.absorb_remote(0);
         let (r1, mag1) = t1.join().unwrap();
-        assert!(
-            matches!(
-                (r0, r1),
-                (Ok(()), Err(FreeError::DoubleFree)) | (Err(FreeError::DoubleFree), Ok(()))
-            ),
-            "{r0:?} {r1:?}"
-        );
+        assert_one_ok(r0, r1);
         mags.push(mag1);
         verify(&pool, &mags);
         free(&pool, &mut mags[0], b, 0).unwrap();
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }
 
@@ -295,6 +208,6 @@ fn drain_vs_owner_fast_path() {
         drainer.join().unwrap();
         verify(&pool, &mags);
         free(&pool, &mut mags[0], b, 0).unwrap();
-        assert_whole(&pool, &mut mags);
+        assert_all_free(&pool, &mut mags);
     });
 }

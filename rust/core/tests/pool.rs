@@ -410,6 +410,31 @@ fn frees_into_fragments_are_absorbed_by_the_global_pool() {
 }
 
 #[test]
+fn fragmentation_each_hands_every_block_as_counted() {
+    let mut t = T::new(4, 4, 2);
+    let a = t.alloc(0, 4);
+    let b = t.alloc(1, 0);
+    let mut seen = Vec::new();
+    let info = t
+        .pool
+        .fragmentation_each(|block, b| seen.push((block, b.kind, b.free_pages)));
+    assert_eq!(info, t.pool.fragmentation());
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().enumerate().all(|(i, s)| s.0 == i));
+    let count = |k: fn(BlockKind) -> bool| seen.iter().filter(|s| k(s.1)).count();
+    assert_eq!(count(|k| k == BlockKind::Free), info.free_blocks);
+    assert_eq!(
+        count(|k| matches!(k, BlockKind::Owned(_))),
+        info.owned_blocks
+    );
+    assert_eq!(seen.iter().map(|s| s.2).sum::<usize>(), info.free_pages);
+    assert_eq!(seen[a >> 4].1, t.kind(a));
+    t.free(0, a, 4).unwrap();
+    t.free(1, b, 0).unwrap();
+    t.done();
+}
+
+#[test]
 fn recovery_off_uses_fragments_last() {
     let mut t = T::new(4, 2, 2);
     t.set_policy(|p| p.fragment_recovery = false);

@@ -27,7 +27,8 @@ pub(crate) use crate::uapi::{Backend, Pattern};
 /// * `batch` is in `1..=MAX_BATCH` (a power of two for `remote`, whose rings rely on it);
 /// * what is in flight at once, `nr_alloc` times one run (repeat, folio) or `batch` runs (the
 ///   round-based patterns and remote) of `2^order` pages, fits in the pool;
-/// * `free_shift` is 0 or 1 (1 only for `exit` when the same CPUs allocate and free).
+/// * `free_shift` is 0 or 1 (1 only for `exit` when the same CPUs allocate and free);
+/// * `peak_map` is `Some` only for `churn` on a pool backend.
 pub(super) struct Config {
     pub(super) pattern: Pattern,
     pub(super) backend: Backend,
@@ -43,6 +44,22 @@ pub(super) struct Config {
     pub(super) nr_free: usize,
     /// exit: set `k` is freed by free rank `(k + free_shift) % nr_free`.
     pub(super) free_shift: usize,
+    /// `PCPBUDDY_BENCH_PEAK_MAP`: where the churn peak's block map goes.
+    pub(super) peak_map: Option<PeakMapDest>,
+}
+
+/// The caller's buffer for the block map at the churn peak (not checked yet: `EFAULT` comes
+/// when it is written).
+///
+/// # Invariants
+///
+/// `len >= 1`.
+#[derive(Clone, Copy)]
+pub(super) struct PeakMapDest {
+    /// User address.
+    pub(super) addr: usize,
+    /// Entries there, at least 1.
+    pub(super) len: usize,
 }
 
 fn cpus_of(mask: u64) -> impl Iterator<Item = u32> {
@@ -53,9 +70,28 @@ impl Config {
     pub(super) fn parse(pool: &KernelPool, req: &uapi::Bench) -> Result<Self> {
         let pattern = Pattern::from_abi(req.pattern).ok_or(EINVAL)?;
         let backend = Backend::from_abi(req.backend).ok_or(EINVAL)?;
-        if req.flags != 0 || req.order > pool.block_order() || req.alloc_cpus == 0 {
+        if req.flags & !uapi::BENCH_PEAK_MAP != 0
+            || req.order > pool.block_order()
+            || req.alloc_cpus == 0
+        {
             return Err(EINVAL);
         }
+        // The map is of the pool during churn, and asked for by the flag alone.
+        let peak_map = if req.flags & uapi::BENCH_PEAK_MAP != 0 {
+            if pattern != Pattern::Churn || !backend.is_pool() || req.peak_map_len == 0 {
+                return Err(EINVAL);
+            }
+            // INVARIANT: `peak_map_len` is not 0; the pattern and backend were just checked.
+            Some(PeakMapDest {
+                addr: usize::try_from(req.peak_map).map_err(|_| EFAULT)?,
+                len: req.peak_map_len as usize,
+            })
+        } else {
+            if req.peak_map != 0 || req.peak_map_len != 0 {
+                return Err(EINVAL);
+            }
+            None
+        };
         if req.ops == 0 || req.ops > 1u64 << 32 || req.batch as usize > MAX_BATCH {
             return Err(EINVAL);
         }
@@ -153,6 +189,7 @@ impl Config {
             nr_alloc,
             nr_free,
             free_shift,
+            peak_map,
         })
     }
 

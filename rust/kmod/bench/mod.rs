@@ -216,6 +216,11 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
         floor,
     };
     let mut workers = workers(&run)?;
+    if let Some(dest) = run.cfg.peak_map {
+        if let Some(peak) = workers.iter().find_map(|w| w.peak.as_ref()) {
+            peak.probe(dest)?;
+        }
+    }
     let before = counters(pool);
 
     // Start one bound thread per CPU; they wait for `go`.
@@ -268,6 +273,11 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
         session.drain();
         req.samples[n + 1] = fragmentation_sample(pool, end);
         req.nr_samples = (n + 2) as u32;
+    }
+    if let Some(dest) = run.cfg.peak_map {
+        if let Some(peak) = workers.iter().find_map(|w| w.peak.as_ref()) {
+            peak.write(dest, req)?;
+        }
     }
     drop(session);
     if interrupted {

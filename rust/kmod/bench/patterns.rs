@@ -6,7 +6,9 @@
 use super::{
     backends::Api,
     config::{Config, Pattern},
-    fragmentation_sample, ns, zeroed, Instant, Run, CHECK_EVERY,
+    fragmentation_sample,
+    measure::PeakMap,
+    ns, zeroed, Instant, Run, CHECK_EVERY,
 };
 use crate::{glue, uapi};
 use core::{
@@ -127,6 +129,8 @@ pub(super) struct Worker<'a> {
     held: KVVec<usize>,
     churn: KVVec<ChurnSlot>,
     pub(super) samples: KVec<uapi::BenchSample>,
+    /// The churn peak's block map, if asked for (the sampling thread only).
+    pub(super) peak: Option<PeakMap>,
     pub(super) result: uapi::BenchCpu,
 }
 
@@ -489,7 +493,10 @@ impl Worker<'_> {
             {
                 let t0 = Instant::now();
                 let at = run.clock.at(t0) - run.start_ns.load(Relaxed);
-                let sample = fragmentation_sample(run.pool, at);
+                let sample = match &mut self.peak {
+                    Some(peak) => peak.sample(run.pool, at),
+                    None => fragmentation_sample(run.pool, at),
+                };
                 let _ = self.samples.push(sample, GFP_ATOMIC);
                 sampling_ns += ns(t0.elapsed());
             }
@@ -539,8 +546,12 @@ pub(super) fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
             churn = zeroed(slots)?;
         }
         let mut samples = KVec::new();
+        let mut peak = None;
         if cfg.pattern == Pattern::Churn && alloc_rank == 0 {
             samples = KVec::with_capacity(uapi::BENCH_MAX_SAMPLES + 1, GFP_KERNEL)?;
+            if cfg.peak_map.is_some() {
+                peak = Some(PeakMap::new(run.pool)?);
+            }
         }
         // INVARIANT: `run` outlives the workers and their threads (see `run`).
         workers.push(
@@ -555,6 +566,7 @@ pub(super) fn workers<'a>(run: &Run<'a>) -> Result<KVec<KBox<Worker<'a>>>> {
                     held,
                     churn,
                     samples,
+                    peak,
                     result: uapi::BenchCpu {
                         cpu,
                         role,

@@ -22,7 +22,9 @@ mod tests {
 
     #[test]
     fn known_numbers() {
-        assert_eq!(IOC_BENCH, 0xd4d0b707);
+        assert_eq!(IOC_BENCH, 0xd500b707);
+        // ABI 1's number, still served.
+        assert_eq!(IOC_BENCH_V1, 0xd4d0b707);
         assert_eq!(IOC_VERIFY, 0xb705);
         assert_eq!(source_name(2), "contig");
         assert_eq!(source_name(9), "unknown");

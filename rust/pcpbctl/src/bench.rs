@@ -6,7 +6,7 @@
 //! Everything here is pure: a [`Run`] is the parameters of one `PCPBUDDY_IOC_BENCH` call and its
 //! result, and the tests build runs by hand.
 
-use crate::abi::{BenchCounters, BenchCpu, BenchSample, ROLE_ALLOC};
+use crate::abi::{BenchBlock, BenchCounters, BenchCpu, BenchSample, BlockState, ROLE_ALLOC};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -70,6 +70,10 @@ pub struct Params {
     /// Allocations per allocating CPU.
     pub ops: u64,
     pub seed: u32,
+    /// Ask for the block map at the churn peak (`PCPBUDDY_BENCH_PEAK_MAP`; churn on a pool
+    /// backend).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub peak_map: bool,
 }
 
 impl Params {
@@ -92,6 +96,7 @@ impl Params {
             free_cpus: free.to_vec(),
             ops,
             seed,
+            peak_map: false,
         }
     }
 
@@ -140,6 +145,49 @@ pub struct Outcome {
     pub counters: BenchCounters,
     pub cpus: Vec<BenchCpu>,
     pub samples: Vec<BenchSample>,
+    /// The block map at the churn peak, when asked for and a sample was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_map: Option<PeakMap>,
+}
+
+/// A pool block at the churn peak (`struct pcpbuddy_bench_block`, by name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeakBlock {
+    /// `free`, `owned`, `fragment` or `shared` (as debugfs `blocks` says).
+    pub state: &'static str,
+    /// The owning CPU of an `owned` block.
+    pub owner: Option<u32>,
+    pub free_pages: u32,
+}
+
+/// The pool block by block at the churn peak: the sample with the fewest wholly free blocks,
+/// then the fewest free pages (Documentation/ioctl.md).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeakMap {
+    /// The sample the map was taken with (its counts are the map's).
+    pub sample: BenchSample,
+    /// The pool's blocks; `blocks` holds the first of them (all, unless the buffer was short).
+    pub nr_blocks: u32,
+    pub blocks: Vec<PeakBlock>,
+}
+
+impl PeakMap {
+    /// The map of `sample` from the module's entries.
+    pub fn new(sample: BenchSample, nr_blocks: u32, entries: &[BenchBlock]) -> PeakMap {
+        let blocks = entries
+            .iter()
+            .map(|e| PeakBlock {
+                state: BlockState::from_abi(u32::from(e.state)).map_or("unknown", BlockState::name),
+                owner: (e.owner != crate::abi::BLOCK_NO_OWNER).then_some(u32::from(e.owner)),
+                free_pages: e.free_pages,
+            })
+            .collect();
+        PeakMap {
+            sample,
+            nr_blocks,
+            blocks,
+        }
+    }
 }
 
 /// One run: what was asked and what came back.
@@ -373,6 +421,7 @@ pub mod tests {
                 free_cpus: Vec::new(),
                 ops,
                 seed: 1,
+                peak_map: false,
             },
             result: Outcome {
                 elapsed_ns: ns.iter().max().copied().unwrap_or(0) * ops,
@@ -382,6 +431,7 @@ pub mod tests {
                 },
                 cpus,
                 samples,
+                peak_map: None,
             },
         }
     }

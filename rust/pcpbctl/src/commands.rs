@@ -398,6 +398,7 @@ pub fn bench(device: &Path, opts: &BenchOptions, json: bool) -> Result<()> {
                 ops: opts
                     .ops
                     .unwrap_or_else(|| bench::default_ops(order, 100_000, 2000)),
+                peak_map: false,
                 seed: opts.seed,
             };
             progress.show(&format!(

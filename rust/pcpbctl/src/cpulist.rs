@@ -80,8 +80,7 @@ pub fn to_mask(cpus: &[u32]) -> Result<u64> {
 
 /// The online CPUs.
 pub fn online() -> Result<Vec<u32>> {
-    let text = std::fs::read_to_string(ONLINE)
-        .map_err(|e| Error::new(format!("{ONLINE}: {}", crate::error::describe(&e))))?;
+    let text = std::fs::read_to_string(ONLINE).map_err(|e| Error::io(ONLINE.as_ref(), &e))?;
     parse(&text)
 }
 

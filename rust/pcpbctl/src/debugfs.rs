@@ -3,7 +3,7 @@
 //! `/sys/kernel/debug/pcpbuddy/`: reading and parsing `stats` and `blocks`
 //! (Documentation/debugfs.md).
 
-use crate::error::{describe, errno, Error, Result};
+use crate::error::{errno, Error, Result};
 use nix::errno::Errno;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ impl Debugfs {
                 Some(Errno::EACCES | Errno::EPERM) => " (debugfs is root-only)".into(),
                 _ => String::new(),
             };
-            Error::new(format!("{}: {}{}", path.display(), describe(&e), hint))
+            Error::io(&path, &e).hint(&hint)
         })
     }
 

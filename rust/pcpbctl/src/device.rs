@@ -2,8 +2,8 @@
 
 //! `/dev/pcpbuddy`: opening it and its ioctls (Documentation/ioctl.md).
 
-use crate::abi::{self, Bench, Info, Policy, Replay, ReplayOp};
-use crate::bench::{Outcome, Params};
+use crate::abi::{self, Bench, BenchBlock, Info, Policy, Replay, ReplayOp};
+use crate::bench::{Outcome, Params, PeakMap};
 use crate::error::{describe, errno, errno_name, Error, Result};
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
@@ -46,12 +46,7 @@ impl Device {
                     Some(Errno::EACCES | Errno::EPERM) => " (the device is root-only)",
                     _ => "",
                 };
-                Err(Error::new(format!(
-                    "{}: {}{}",
-                    path.display(),
-                    describe(&e),
-                    hint
-                )))
+                Err(Error::io(path, &e).hint(hint))
             }
         }
     }
@@ -137,11 +132,21 @@ impl Device {
         // On the heap: the structure is 5 KiB. CPU numbers above 63 are refused here as the
         // kernel would refuse them.
         let mut req = Box::new(request(params).map_err(|_| io::Error::from(Errno::EINVAL))?);
+        // The peak map's buffer: an entry per block of the pool.
+        let mut map = Vec::new();
+        if params.peak_map {
+            let info = self.info()?;
+            let blocks = info.nr_pages >> info.block_order;
+            map = vec![BenchBlock::default(); blocks as usize];
+            req.peak_map = map.as_mut_ptr() as u64;
+            req.peak_map_len = u32::try_from(blocks).map_err(|_| io::Error::from(Errno::EINVAL))?;
+        }
         // SAFETY: The descriptor is open; `PCPBUDDY_IOC_BENCH` reads and writes a
         // `struct pcpbuddy_bench`, which `Bench` is (rust/uapi, checked against the header), and
-        // `req` lives across the call.
+        // writes at most `peak_map_len` `struct pcpbuddy_bench_block` at `peak_map`, which `map`
+        // holds; both live across the call.
         unsafe { ioc_bench(self.fd(), &mut *req) }?;
-        Ok(outcome(&req))
+        Ok(outcome(&req, &map))
     }
 }
 
@@ -175,20 +180,26 @@ pub fn request(params: &Params) -> Result<Bench> {
         free_cpus: crate::cpulist::to_mask(&params.free_cpus)?,
         ops: params.ops,
         seed: params.seed,
-        flags: 0,
+        flags: if params.peak_map {
+            abi::BENCH_PEAK_MAP
+        } else {
+            0
+        },
         ..Bench::default()
     })
 }
 
-/// The filled part of a completed request.
-pub fn outcome(req: &Bench) -> Outcome {
+/// The filled part of a completed request, whose peak map (if asked for) went to `map`.
+pub fn outcome(req: &Bench, map: &[BenchBlock]) -> Outcome {
     let nr_cpus = (req.nr_cpus as usize).min(abi::BENCH_MAX_CPUS);
     let nr_samples = (req.nr_samples as usize).min(abi::BENCH_MAX_SAMPLES);
+    let written = (req.peak_map_nr as usize).min(map.len());
     Outcome {
         elapsed_ns: req.elapsed_ns,
         counters: req.counters,
         cpus: req.cpus[..nr_cpus].to_vec(),
         samples: req.samples[..nr_samples].to_vec(),
+        peak_map: (written > 0).then(|| PeakMap::new(req.peak, req.peak_map_nr, &map[..written])),
     }
 }
 
@@ -208,6 +219,7 @@ mod tests {
             free_cpus: vec![0],
             ops: 500,
             seed: 7,
+            peak_map: false,
         };
         let mut req = request(&p).unwrap();
         assert_eq!(
@@ -222,13 +234,50 @@ mod tests {
         req.nr_samples = 1;
         req.cpus[1].allocs = 5;
         req.samples[0].free_blocks = 3;
-        let out = outcome(&req);
+        let out = outcome(&req, &[]);
         assert_eq!(out.cpus.len(), 2);
         assert_eq!(out.cpus[1].allocs, 5);
         assert_eq!(out.samples[0].free_blocks, 3);
+        assert_eq!(out.peak_map, None);
         // A kernel that reports more entries than the arrays hold is clamped.
         req.nr_cpus = 1000;
-        assert_eq!(outcome(&req).cpus.len(), abi::BENCH_MAX_CPUS);
+        assert_eq!(outcome(&req, &[]).cpus.len(), abi::BENCH_MAX_CPUS);
+    }
+
+    #[test]
+    fn peak_map_request_and_outcome() {
+        let mut p = Params::new(Pattern::Churn, Backend::Pool, 9, &[0, 1], &[], 500, 7);
+        assert_eq!(request(&p).unwrap().flags, 0);
+        p.peak_map = true;
+        let mut req = request(&p).unwrap();
+        assert_eq!(req.flags, abi::BENCH_PEAK_MAP);
+        let map = [
+            BenchBlock {
+                state: 1,
+                owner: 3,
+                free_pages: 7,
+                ..Default::default()
+            },
+            BenchBlock {
+                state: 0,
+                owner: abi::BLOCK_NO_OWNER,
+                free_pages: 512,
+                ..Default::default()
+            },
+        ];
+        // The pool has 4 blocks; the buffer held 2.
+        req.peak_map_nr = 4;
+        req.peak.free_blocks = 1;
+        let m = outcome(&req, &map).peak_map.unwrap();
+        assert_eq!(
+            (m.nr_blocks, m.blocks.len(), m.sample.free_blocks),
+            (4, 2, 1)
+        );
+        assert_eq!((m.blocks[0].state, m.blocks[0].owner), ("owned", Some(3)));
+        assert_eq!((m.blocks[1].state, m.blocks[1].owner), ("free", None));
+        // No sample taken: no map.
+        req.peak_map_nr = 0;
+        assert_eq!(outcome(&req, &map).peak_map, None);
     }
 
     #[test]

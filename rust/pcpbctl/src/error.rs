@@ -5,6 +5,7 @@
 use nix::errno::Errno;
 use std::fmt;
 use std::io;
+use std::path::Path;
 
 /// Exit status after Ctrl-C, as a shell reports a process killed by `SIGINT`.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -23,6 +24,17 @@ impl Error {
             message: message.into(),
             status: 1,
         }
+    }
+
+    /// `PATH: TEXT` for an I/O error on a file, with the system's text (`describe`).
+    pub fn io(path: &Path, err: &io::Error) -> Self {
+        Error::new(format!("{}: {}", path.display(), describe(err)))
+    }
+
+    /// This error with `hint` appended, e.g. ` (is the pcpbuddy module loaded?)`.
+    pub fn hint(mut self, hint: &str) -> Self {
+        self.message.push_str(hint);
+        self
     }
 
     /// The error for an operation interrupted by a signal.
@@ -51,6 +63,16 @@ pub fn describe(err: &io::Error) -> String {
     }
 }
 
+/// Creates `dir` and its parents; an error names the directory.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))
+}
+
+/// Writes `contents` to `path`; an error names the file.
+pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents).map_err(|e| Error::io(path, &e))
+}
+
 /// The errno of an I/O error, if it came from the system.
 pub fn errno(err: &io::Error) -> Option<Errno> {
     err.raw_os_error().map(Errno::from_raw)
@@ -76,5 +98,7 @@ mod tests {
         assert_eq!(errno_name(&e).as_deref(), Some("EUCLEAN"));
         assert_eq!(errno(&e), Some(Errno::EUCLEAN));
         assert_eq!(errno_name(&io::Error::other("not the system's")), None);
+        let e = Error::io(Path::new("/x"), &io::Error::from(Errno::ENOENT)).hint(" (hint)");
+        assert_eq!(e.message, "/x: No such file or directory (hint)");
     }
 }

@@ -116,15 +116,8 @@ struct ReplayArgs {
     /// (c % n)-th of them.
     #[arg(long, value_parser = parse_cpus, value_name = "LIST")]
     cpus: Option<CpuList>,
-    /// Backends, run in this order.
-    #[arg(
-        long,
-        value_parser = parse_backend,
-        value_delimiter = ',',
-        default_value = "pool,pool-classic,kernel,floor",
-        value_name = "LIST"
-    )]
-    backends: Vec<Backend>,
+    #[command(flatten)]
+    backends: BackendsArg,
     /// Also write replay.md and replay.json into DIR.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -134,6 +127,21 @@ struct ReplayArgs {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     progress: bool,
+}
+
+/// `--backends` of `bench` and `trace replay`.
+#[derive(clap::Args)]
+struct BackendsArg {
+    /// Backends, run in this order.
+    #[arg(
+        id = "backends",
+        long = "backends",
+        value_parser = parse_backend,
+        value_delimiter = ',',
+        default_value = "pool,pool-classic,kernel,floor",
+        value_name = "LIST"
+    )]
+    list: Vec<Backend>,
 }
 
 fn parse_pattern(s: &str) -> Result<Pattern, String> {
@@ -179,15 +187,8 @@ struct BenchArgs {
     /// Random seed (rand, churn).
     #[arg(long, default_value_t = 1, value_name = "N")]
     seed: u32,
-    /// Backends, run in this order.
-    #[arg(
-        long,
-        value_parser = parse_backend,
-        value_delimiter = ',',
-        default_value = "pool,pool-classic,kernel,floor",
-        value_name = "LIST"
-    )]
-    backends: Vec<Backend>,
+    #[command(flatten)]
+    backends: BackendsArg,
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     progress: bool,
@@ -254,7 +255,7 @@ fn run(cli: Cli) -> error::Result<()> {
                 ops: a.ops,
                 batch: a.batch,
                 seed: a.seed,
-                backends: a.backends,
+                backends: a.backends.list,
                 progress: a.progress,
             };
             commands::bench(&cli.device, &opts, cli.json)
@@ -271,7 +272,7 @@ fn run(cli: Cli) -> error::Result<()> {
             &replay::ReplayOptions {
                 files: a.files,
                 cpus: a.cpus.map(|c| c.0),
-                backends: a.backends,
+                backends: a.backends.list,
                 progress: a.progress,
                 out: a.out,
                 mode: a.mode,
@@ -356,13 +357,13 @@ mod tests {
         assert_eq!(a.pattern, Pattern::Remote);
         assert_eq!(a.order, vec![0, 3]);
         assert_eq!(a.cpus, Some(CpuList(vec![1, 2, 3])));
-        assert_eq!(a.backends, vec![Backend::Kernel, Backend::Pool]);
+        assert_eq!(a.backends.list, vec![Backend::Kernel, Backend::Pool]);
         let d = Cli::try_parse_from(["pcpbctl", "bench", "repeat"]).unwrap();
         let Command::Bench(a) = d.command else {
             panic!("not bench")
         };
         assert_eq!(a.order, vec![0, 9]);
-        assert_eq!(a.backends, Backend::ALL.to_vec());
+        assert_eq!(a.backends.list, Backend::ALL.to_vec());
         assert!(Cli::try_parse_from(["pcpbctl", "bench", "nope"]).is_err());
         assert!(Cli::try_parse_from(["pcpbctl", "suite", "--quick", "--long"]).is_err());
         let t = Cli::try_parse_from([
@@ -382,7 +383,7 @@ mod tests {
         };
         assert_eq!(r.files.len(), 2);
         assert_eq!(r.cpus, Some(CpuList(vec![0, 1])));
-        assert_eq!(r.backends, vec![Backend::Pool, Backend::Kernel]);
+        assert_eq!(r.backends.list, vec![Backend::Pool, Backend::Kernel]);
         assert!(Cli::try_parse_from(["pcpbctl", "trace", "import", "raw"]).is_err());
         assert!(Cli::try_parse_from(["pcpbctl", "trace", "info"]).is_err());
         let e = Cli::try_parse_from(["pcpbctl", "bench"]).err().unwrap();

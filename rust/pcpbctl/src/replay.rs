@@ -10,7 +10,7 @@ use crate::bench::{self, Backend};
 use crate::commands::{print_json, Progress};
 use crate::cpulist;
 use crate::device::Device;
-use crate::error::{describe, errno, Error, Result};
+use crate::error::{create_dir_all, errno, write_file, Error, Result};
 use crate::signal;
 use crate::table::{self, Table};
 use crate::trace::{self, Summary, TraceFile};
@@ -513,14 +513,12 @@ pub fn replay(device: &Path, opts: &ReplayOptions, json: bool) -> Result<()> {
         print_json(&records);
     }
     if let Some(dir) = &opts.out {
-        let err =
-            |p: &Path, e: std::io::Error| Error::new(format!("{}: {}", p.display(), describe(&e)));
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        create_dir_all(dir)?;
         let md = dir.join("replay.md");
-        std::fs::write(&md, markdown(&files, &runs, &opts.mode)).map_err(|e| err(&md, e))?;
+        write_file(&md, markdown(&files, &runs, &opts.mode))?;
         let js = dir.join("replay.json");
         let text = serde_json::to_string_pretty(&records).expect("replays serialize") + "\n";
-        std::fs::write(&js, text).map_err(|e| err(&js, e))?;
+        write_file(&js, text)?;
         if !json {
             println!("wrote {} and {}", md.display(), js.display());
         }

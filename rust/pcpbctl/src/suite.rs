@@ -8,7 +8,7 @@ use crate::commands::{bench_error, Progress};
 use crate::cpulist;
 use crate::debugfs::Debugfs;
 use crate::device::Device;
-use crate::error::{describe, errno, Error, Result};
+use crate::error::{create_dir_all, errno, write_file, Error, Result};
 use crate::report::{self, Series, SuiteData, SuiteRun};
 use crate::signal;
 use nix::errno::Errno;
@@ -39,7 +39,8 @@ pub fn suite_ops(order: u32, long: bool) -> u64 {
 ///
 /// `remote` and `softirq` free on the first online CPU and allocate on the others (with one
 /// CPU, that CPU does both); the other patterns allocate on all online CPUs and leave the
-/// freeing CPUs to the kernel's default for the pattern.
+/// freeing CPUs to the kernel's default for the pattern. The churn runs of the pool backends
+/// ask for the block map at the peak.
 pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params)> {
     let cpus: Vec<u32> = online.iter().copied().filter(|&c| c < 64).collect();
     let params = |pattern, backend, order, alloc: &[u32], free: &[u32]| {
@@ -69,7 +70,10 @@ pub fn plan(online: &[u32], block_order: u32, long: bool) -> Vec<(Series, Params
         };
         for order in orders {
             for backend in Backend::ALL {
-                plan.push((Series::Main, params(pattern, backend, order, alloc, free)));
+                let mut p = params(pattern, backend, order, alloc, free);
+                // The block map at the peak, for report/block_map.rs.
+                p.peak_map = pattern == Pattern::Churn && backend.is_pool();
+                plan.push((Series::Main, p));
             }
         }
     }
@@ -102,10 +106,7 @@ fn now_utc() -> String {
 
 /// Writes the suite's files into `dir`.
 fn write_files(dir: &Path, data: &SuiteData) -> Result<Vec<PathBuf>> {
-    let err = |path: &Path, e: std::io::Error| {
-        Error::new(format!("{}: {}", path.display(), describe(&e)))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    create_dir_all(dir)?;
     let mut files = report::render(data);
     let raw = serde_json::json!({
         "tool": concat!("pcpbctl ", env!("CARGO_PKG_VERSION")),
@@ -131,7 +132,7 @@ fn write_files(dir: &Path, data: &SuiteData) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, content) in files {
         let path = dir.join(name);
-        std::fs::write(&path, content).map_err(|e| err(&path, e))?;
+        write_file(&path, content)?;
         written.push(path);
     }
     Ok(written)

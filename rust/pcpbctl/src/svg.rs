@@ -1,10 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Hand-written SVG: a small document builder and the three kinds of chart the report uses
-//! (grouped bars, lines, a block map). No scripts, no external fonts: the files render the same
-//! in a browser, on GitHub and in an image viewer.
+//! The report's SVG charts: grouped bars and lines drawn by `plotters`, and the block map.
+//!
+//! `plotters`' SVG backend writes text as `<text>` elements in the viewer's sans-serif (the
+//! crate's `ttf` feature, which would read font files to measure text, stays off): the files
+//! render the same in a browser, on GitHub and in an image viewer, with no scripts and no fonts.
+//!
+//! The block map stays hand-written (`Svg`, a tiny document builder): it is a grid of labelled
+//! squares with captions, no axes, no scales, no series; in a chart crate it would be the same
+//! rectangles and texts placed by the same arithmetic, plus a coordinate system to undo.
 
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::fmt::Write;
+use std::ops::Range;
+
+pub use plotters::style::RGBColor;
 
 /// Escapes text for SVG content and attributes.
 pub fn esc(text: &str) -> String {
@@ -14,7 +27,7 @@ pub fn esc(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// An SVG document being built.
+/// A hand-written SVG document being built (the block map's).
 pub struct Svg {
     width: f64,
     height: f64,
@@ -42,48 +55,12 @@ impl Svg {
         );
     }
 
-    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64) {
+    /// Text; `anchor` is `start`, `middle` or `end`.
+    pub fn text(&mut self, x: f64, y: f64, size: f64, anchor: &str, content: &str) {
         let _ = writeln!(
             self.body,
-            r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{stroke}" stroke-width="{width}"/>"#
-        );
-    }
-
-    /// Text; `anchor` is `start`, `middle` or `end`; `rotate` in degrees around (x, y).
-    pub fn text(&mut self, x: f64, y: f64, size: f64, anchor: &str, rotate: f64, content: &str) {
-        let transform = if rotate != 0.0 {
-            format!(r#" transform="rotate({rotate} {x:.1} {y:.1})""#)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            self.body,
-            r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" text-anchor="{anchor}"{transform}>{}</text>"#,
+            r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" text-anchor="{anchor}">{}</text>"#,
             esc(content)
-        );
-    }
-
-    pub fn polyline(&mut self, points: &[(f64, f64)], stroke: &str, width: f64, dashed: bool) {
-        let pts: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let dash = if dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            self.body,
-            r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="{width}"{dash}/>"#,
-            pts.join(" ")
-        );
-    }
-
-    pub fn circle(&mut self, x: f64, y: f64, r: f64, fill: &str) {
-        let _ = writeln!(
-            self.body,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r}" fill="{fill}"/>"#
         );
     }
 
@@ -98,86 +75,57 @@ impl Svg {
     }
 }
 
-/// A value axis: maps values to pixels between `top` and `bottom`.
-struct Axis {
-    lo: f64,
-    hi: f64,
-    log: bool,
-    top: f64,
-    bottom: f64,
+/// The value range of an axis over `values`: whole decades covering the positive values when
+/// `log`, else from 0 to a rounded maximum.
+fn value_range(values: &[f64], log: bool) -> (f64, f64) {
+    if log {
+        let pos = values.iter().copied().filter(|v| *v > 0.0);
+        let min = pos.clone().fold(f64::INFINITY, f64::min);
+        let max = pos.fold(0.0, f64::max);
+        if max == 0.0 {
+            return (1.0, 10.0);
+        }
+        let lo = 10f64.powf(min.log10().floor());
+        let hi = 10f64.powf(max.log10().ceil());
+        (lo, if hi <= lo { lo * 10.0 } else { hi })
+    } else {
+        let max = values.iter().copied().fold(0.0, f64::max);
+        let step = nice_step(if max > 0.0 { max } else { 1.0 } / 5.0);
+        (0.0, (max / step).ceil().max(1.0) * step)
+    }
 }
 
-impl Axis {
-    /// A log axis over whole decades covering `values` (positive values only), or a linear axis
-    /// from 0 (or `lo`) to a rounded maximum.
-    fn new(values: &[f64], log: bool, fixed: Option<(f64, f64)>, top: f64, bottom: f64) -> Axis {
-        let (lo, hi) = if let Some(range) = fixed {
-            range
-        } else if log {
-            let pos: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
-            let min = pos.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = pos.iter().copied().fold(0.0, f64::max);
-            if pos.is_empty() {
-                (1.0, 10.0)
-            } else {
-                let lo = 10f64.powf(min.log10().floor());
-                let mut hi = 10f64.powf(max.log10().ceil());
-                if hi <= lo {
-                    hi = lo * 10.0;
+/// The grid of an axis from `lo` to `hi`: (labelled values, unlabelled values). Over decades:
+/// each decade and its 2 and 5 labelled, the other multiples unlabelled; linear: a tick per
+/// 1, 2 or 5 times a power of ten, at least `min_step`.
+fn ticks(lo: f64, hi: f64, log: bool, min_step: f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut major, mut minor) = (Vec::new(), Vec::new());
+    if log {
+        let mut decade = lo;
+        while decade <= hi * 1.0001 {
+            major.push(decade);
+            for k in 2..10 {
+                let v = decade * k as f64;
+                if v >= hi {
+                    break;
                 }
-                (lo, hi)
+                if k == 2 || k == 5 {
+                    major.push(v);
+                } else {
+                    minor.push(v);
+                }
             }
-        } else {
-            let max = values.iter().copied().fold(0.0, f64::max);
-            let step = nice_step(if max > 0.0 { max } else { 1.0 } / 5.0);
-            (0.0, (max / step).ceil().max(1.0) * step)
-        };
-        Axis {
-            lo,
-            hi,
-            log,
-            top,
-            bottom,
+            decade *= 10.0;
+        }
+    } else {
+        let step = nice_step((hi - lo) / 5.0).max(min_step);
+        let mut v = lo;
+        while v <= hi + step * 0.001 {
+            major.push(v);
+            v += step;
         }
     }
-
-    fn y(&self, v: f64) -> f64 {
-        let t = if self.log {
-            let v = v.max(self.lo);
-            (v.log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
-        } else {
-            (v - self.lo) / (self.hi - self.lo)
-        };
-        self.bottom - t.clamp(0.0, 1.0) * (self.bottom - self.top)
-    }
-
-    /// (value, label, major) for the grid lines.
-    fn ticks(&self) -> Vec<(f64, String, bool)> {
-        let mut ticks = Vec::new();
-        if self.log {
-            let mut decade = self.lo;
-            while decade <= self.hi * 1.0001 {
-                ticks.push((decade, number(decade), true));
-                for k in 2..10 {
-                    let v = decade * k as f64;
-                    if v < self.hi && (k == 2 || k == 5) {
-                        ticks.push((v, number(v), false));
-                    } else if v < self.hi {
-                        ticks.push((v, String::new(), false));
-                    }
-                }
-                decade *= 10.0;
-            }
-        } else {
-            let step = nice_step((self.hi - self.lo) / 5.0);
-            let mut v = self.lo;
-            while v <= self.hi + step * 0.001 {
-                ticks.push((v, number(v), true));
-                v += step;
-            }
-        }
-        ticks
-    }
+    (major, minor)
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.
@@ -207,28 +155,213 @@ fn number(v: f64) -> String {
 /// One named series with its colour.
 pub struct Series {
     pub name: String,
-    pub color: String,
+    pub color: RGBColor,
     pub dashed: bool,
     pub points: Vec<(f64, f64)>,
 }
 
-/// A legend: a key and a name per item, `(name, colour, dashed)`; `lines` draws line keys (solid
-/// or dashed) instead of boxes.
-fn legend(svg: &mut Svg, x: f64, y: f64, items: &[(String, String, bool)], lines: bool) {
-    for (i, (name, color, dashed)) in items.iter().enumerate() {
-        let yy = y + i as f64 * 16.0;
-        if lines {
-            svg.polyline(&[(x, yy - 4.0), (x + 18.0, yy - 4.0)], color, 2.0, *dashed);
-        } else {
-            svg.rect(x, yy - 10.0, 18.0, 10.0, color, None);
+/// A sans-serif font of `px` pixels. `plotters` writes `font-size` as the size it is given over
+/// 1.24 (its ratio of line height to em), so the size asked for is scaled up by that.
+fn font(px: f64) -> TextStyle<'static> {
+    ("sans-serif", px * 1.24).into_font().into()
+}
+
+/// The width of the legend column right of the plot.
+const BAR_LEGEND_W: u32 = 150;
+const LINE_LEGEND_W: u32 = 270;
+/// The plot's height; above it the title, below it the x labels.
+const PLOT_H: u32 = 260;
+const TOP: u32 = 40;
+/// Room left of the plot for the y labels and the y axis' title.
+const LEFT: u32 = 70;
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type DrawError = DrawingAreaErrorKind<std::io::Error>;
+type DrawResult = Result<(), DrawError>;
+
+/// Draws an SVG of `width` x `height` pixels on a white background: `draw` gets the chart's
+/// area and the legend's column of `legend_w` pixels right of it.
+fn svg_of(
+    (width, height): (u32, u32),
+    legend_w: u32,
+    draw: impl FnOnce(&Area, &Area) -> DrawResult,
+) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        let (chart, side) = root.split_horizontally(width - legend_w);
+        // Drawing into a string does not fail: the backend writes to memory, and the font
+        // estimate that `plotters` uses for layout without `ttf` returns no error.
+        root.fill(&WHITE)
+            .and_then(|_| draw(&chart, &side))
+            .and_then(|_| root.present())
+            .expect("an SVG drawn into a string");
+    }
+    out
+}
+
+/// The colours of the grid: a line per labelled value (per decade on a log axis, darker), and a
+/// fainter one per unlabelled value.
+const GRID: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
+const GRID_LABELLED: RGBColor = RGBColor(0xe2, 0xe2, 0xe2);
+const GRID_FAINT: RGBColor = RGBColor(0xf2, 0xf2, 0xf2);
+
+/// An axis for `plotters`: the value range, linear or over decades, with its grid values.
+///
+/// Its own type rather than `plotters`' `(lo..hi).log_scale().with_key_points(..)`, because the
+/// latter's linear variant has no label formatter in plotters 0.3.7 and the two are different
+/// types; one type keeps the charts free of generics and the mapping is a line.
+///
+/// # Invariants
+///
+/// `lo < hi`; `lo > 0` when `log` (`value_range` gives such ranges; the callers' fixed ranges
+/// are linear).
+#[derive(Clone)]
+struct Axis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+    /// Labelled grid values, with a line each.
+    labelled: Vec<f64>,
+    /// Unlabelled grid values, with a faint line each.
+    faint: Vec<f64>,
+}
+
+impl Axis {
+    /// An axis over `lo..hi` with `ticks`' grid.
+    fn new((lo, hi): (f64, f64), log: bool, min_step: f64) -> Axis {
+        let (labelled, faint) = ticks(lo, hi, log, min_step);
+        Axis {
+            lo,
+            hi,
+            log,
+            labelled,
+            faint,
         }
-        svg.text(x + 24.0, yy, 12.0, "start", 0.0, name);
+    }
+
+    /// Where `v` falls between `lo` (0) and `hi` (1), clamped.
+    fn fraction(&self, v: f64) -> f64 {
+        let t = if self.log {
+            (v.max(self.lo).log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        };
+        t.clamp(0.0, 1.0)
     }
 }
 
-const LEFT: f64 = 70.0;
-const TOP: f64 = 40.0;
-const PLOT_H: f64 = 260.0;
+impl Ranged for Axis {
+    type ValueType = f64;
+    type FormatOption = NoDefaultFormatting;
+
+    fn map(&self, v: &f64, (from, to): (i32, i32)) -> i32 {
+        (from as f64 + self.fraction(*v) * (to - from) as f64).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.faint.clone()
+        } else {
+            self.labelled.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+impl ValueFormatter<f64> for Axis {
+    fn format(v: &f64) -> String {
+        number(*v)
+    }
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
+
+/// A chart's frame: the title above, the axes with their grid and titles.
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    (x, x_desc): (Axis, Option<&str>),
+    (y, y_desc): (Axis, &str),
+    x_label: Option<&dyn Fn(&f64) -> String>,
+) -> Result<Chart<'a, 'b>, DrawError> {
+    let log = y.log;
+    // On a log axis the decades, drawn darker than the 2s and 5s between them.
+    let decades: Vec<f64> = if log {
+        std::iter::successors(Some(y.lo), |d| Some(d * 10.0))
+            .take_while(|d| *d <= y.hi * 1.0001)
+            .collect()
+    } else {
+        vec![]
+    };
+    let x_range = x.range();
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(15.0))
+        // The plot from `TOP` to `TOP + PLOT_H`, the x labels below it, then the x axis' title.
+        .margin_top(15)
+        .margin_left(4)
+        .margin_bottom(if x_desc.is_some() { 20 } else { 0 })
+        .x_label_area_size(if x_desc.is_some() { 40 } else { 30 })
+        .y_label_area_size(LEFT - 4)
+        .build_cartesian_2d(x, y)?;
+    let scale = if log { " (log scale)" } else { "" };
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_x_mesh()
+        .label_style(font(11.0))
+        .axis_desc_style(font(12.0))
+        .y_desc(format!("{y_desc}{scale}"))
+        .bold_line_style(if log { GRID_LABELLED } else { GRID })
+        .light_line_style(GRID_FAINT);
+    if let Some(desc) = x_desc {
+        mesh.x_desc(desc);
+    }
+    if let Some(f) = x_label {
+        mesh.x_label_formatter(f);
+    }
+    mesh.draw()?;
+    chart.draw_series(
+        decades.into_iter().map(|d| {
+            PathElement::new([(x_range.start, d), (x_range.end, d)], GRID.stroke_width(1))
+        }),
+    )?;
+    Ok(chart)
+}
+
+/// A legend entry's key: a box (bars) or a line, solid or dashed.
+enum Key {
+    Box(RGBColor),
+    Line(RGBColor, bool),
+}
+
+/// The legend: a key and a name per series, in the column right of the plot (`plotters`' own
+/// series labels are drawn inside the plot area, over the data).
+fn legend(area: &Area, items: &[(&str, Key)]) -> DrawResult {
+    for (i, (name, key)) in items.iter().enumerate() {
+        let (x, y) = (16, TOP as i32 + 6 + 16 * i as i32);
+        match *key {
+            Key::Box(color) => area.draw(&Rectangle::new(
+                [(x, y - 5), (x + 18, y + 5)],
+                color.filled(),
+            ))?,
+            Key::Line(color, false) => area.draw(&PathElement::new(
+                [(x, y), (x + 18, y)],
+                color.stroke_width(2),
+            ))?,
+            Key::Line(color, true) => area.draw(&DashedPathElement::new(
+                [(x, y), (x + 18, y)],
+                6,
+                4,
+                color.stroke_width(2),
+            ))?,
+        }
+        let style = font(12.0).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(*name, (x + 24, y), style))?;
+    }
+    Ok(())
+}
 
 /// Grouped bars: one group per label, one bar per series; `values[group][series]`, `None` for a
 /// missing bar. A log scale when `log`, with the scale named on the y axis.
@@ -236,50 +369,39 @@ pub fn bar_chart(
     title: &str,
     y_label: &str,
     groups: &[String],
-    series: &[(String, String)],
+    series: &[(String, RGBColor)],
     values: &[Vec<Option<f64>>],
     log: bool,
 ) -> String {
-    let bar_w = 14.0;
-    let gap = 22.0;
-    let group_w = series.len().max(1) as f64 * bar_w + gap;
-    let legend_w = 150.0;
-    let width = LEFT + groups.len().max(1) as f64 * group_w + legend_w;
-    let height = TOP + PLOT_H + 30.0;
-    let bottom = TOP + PLOT_H;
+    // In pixels: a 12 px bar in a 14 px slot per series, 22 px between groups; on the x axis a
+    // group is 1.
+    let group_w = series.len().max(1) as f64 * 14.0 + 22.0;
+    let (bar, slot, gap) = (12.0 / group_w, 14.0 / group_w, 22.0 / group_w);
+    let n = groups.len().max(1);
     let all: Vec<f64> = values.iter().flatten().flatten().copied().collect();
-    let axis = Axis::new(&all, log, None, TOP, bottom);
-    let mut svg = Svg::new(width, height);
-    svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
-    let right = width - legend_w;
-    draw_y_axis(&mut svg, &axis, right, y_label, log);
-    for (g, label) in groups.iter().enumerate() {
-        let x0 = LEFT + gap / 2.0 + g as f64 * group_w;
+    let y = Axis::new(value_range(&all, log), log, 0.0);
+    let floor = y.lo;
+    let mut x = Axis::new((0.0, n as f64), false, 1.0);
+    x.labelled = (0..groups.len()).map(|g| g as f64 + 0.5).collect();
+    let label = |x: &f64| groups.get(*x as usize).cloned().unwrap_or_default();
+    let width = LEFT + (n as f64 * group_w) as u32 + BAR_LEGEND_W;
+    svg_of((width, TOP + PLOT_H + 30), BAR_LEGEND_W, |root, side| {
+        let mut chart = frame(root, title, (x, None), (y, y_label), Some(&label))?;
         for (s, (_, color)) in series.iter().enumerate() {
-            let value = values.get(g).and_then(|row| row.get(s)).copied().flatten();
-            if let Some(v) = value.filter(|v| !log || *v > 0.0) {
-                let y = axis.y(v);
-                svg.rect(
-                    x0 + s as f64 * bar_w,
-                    y,
-                    bar_w - 2.0,
-                    bottom - y,
-                    color,
-                    None,
-                );
-            }
+            let bars = values.iter().enumerate().filter_map(|(g, row)| {
+                // A log axis has no room for 0: no bar.
+                let v = row.get(s).copied().flatten().filter(|v| !log || *v > 0.0)?;
+                let x0 = g as f64 + gap / 2.0 + s as f64 * slot;
+                Some(Rectangle::new([(x0, floor), (x0 + bar, v)], color.filled()))
+            });
+            chart.draw_series(bars)?;
         }
-        let cx = x0 + (group_w - gap) / 2.0;
-        svg.text(cx, bottom + 16.0, 11.0, "middle", 0.0, label);
-    }
-    svg.line(LEFT, bottom, right, bottom, "black", 1.0);
-    svg.line(LEFT, TOP, LEFT, bottom, "black", 1.0);
-    let items: Vec<(String, String, bool)> = series
-        .iter()
-        .map(|(n, c)| (n.clone(), c.clone(), false))
-        .collect();
-    legend(&mut svg, right + 16.0, TOP + 10.0, &items, false);
-    svg.finish()
+        let keys: Vec<(&str, Key)> = series
+            .iter()
+            .map(|(name, color)| (name.as_str(), Key::Box(*color)))
+            .collect();
+        legend(side, &keys)
+    })
 }
 
 /// Lines with dots at the points; `y_range` fixes the y axis (else it fits the data, from 0, or
@@ -292,73 +414,56 @@ pub fn line_chart(
     y_range: Option<(f64, f64)>,
     log: bool,
 ) -> String {
-    let plot_w = 480.0;
-    let legend_w = 270.0;
-    let width = LEFT + plot_w + legend_w;
-    let height = TOP + PLOT_H + 60.0;
-    let bottom = TOP + PLOT_H;
-    let right = LEFT + plot_w;
-    let xs: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .collect();
-    let ys: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .collect();
+    let points = || series.iter().flat_map(|s| s.points.iter());
+    let xs: Vec<f64> = points().map(|p| p.0).collect();
+    let ys: Vec<f64> = points().map(|p| p.1).collect();
     // The x axis runs from 0 to a rounded maximum; whole-number data (counts) gets whole-number
     // ticks and one more unit of room, so that the last point is not on the edge.
     let integer_x = xs.iter().all(|x| x.fract() == 0.0);
-    let x_max = xs.iter().copied().fold(0.0, f64::max);
-    let x_hi = if integer_x {
-        x_max + 1.0
+    let x = if integer_x {
+        let max = xs.iter().copied().fold(0.0, f64::max);
+        Axis::new((0.0, max + 1.0), false, 1.0)
     } else {
-        Axis::new(&xs, false, None, 0.0, 1.0).hi
+        Axis::new(value_range(&xs, false), false, 0.0)
     };
-    let px = |x: f64| LEFT + x / x_hi * plot_w;
-    let axis = Axis::new(&ys, log, y_range, TOP, bottom);
-    let mut svg = Svg::new(width, height);
-    svg.text(LEFT, 22.0, 15.0, "start", 0.0, title);
-    draw_y_axis(&mut svg, &axis, right, y_label, log);
-    let mut step = nice_step(x_hi / 5.0);
-    if integer_x {
-        step = step.max(1.0);
-    }
-    let mut x = 0.0;
-    while x <= x_hi + step * 0.001 {
-        svg.line(px(x), bottom, px(x), bottom + 4.0, "black", 1.0);
-        svg.text(px(x), bottom + 16.0, 11.0, "middle", 0.0, &number(x));
-        x += step;
-    }
-    svg.line(LEFT, bottom, right, bottom, "black", 1.0);
-    svg.line(LEFT, TOP, LEFT, bottom, "black", 1.0);
-    svg.text(
-        (LEFT + right) / 2.0,
-        bottom + 36.0,
-        12.0,
-        "middle",
-        0.0,
-        x_label,
-    );
-    for s in series {
-        let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (px(x), axis.y(y))).collect();
-        svg.polyline(&pts, &s.color, 2.0, s.dashed);
-        for &(x, y) in &pts {
-            svg.circle(x, y, 2.5, &s.color);
+    let y = Axis::new(y_range.unwrap_or_else(|| value_range(&ys, log)), log, 0.0);
+    let size = (LEFT + 480 + LINE_LEGEND_W, TOP + PLOT_H + 60);
+    svg_of(size, LINE_LEGEND_W, |root, side| {
+        let mut chart = frame(root, title, (x, Some(x_label)), (y, y_label), None)?;
+        for s in series {
+            let style = s.color.stroke_width(2);
+            let pts = s.points.iter().copied();
+            if s.dashed {
+                chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))?;
+            } else {
+                chart.draw_series(LineSeries::new(pts, style))?;
+            }
+            let dot = s.color.filled();
+            chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, dot)))?;
         }
-    }
-    let items: Vec<(String, String, bool)> = series
-        .iter()
-        .map(|s| (s.name.clone(), s.color.clone(), s.dashed))
-        .collect();
-    legend(&mut svg, right + 16.0, TOP + 10.0, &items, true);
-    svg.finish()
+        let keys: Vec<(&str, Key)> = series
+            .iter()
+            .map(|s| (s.name.as_str(), Key::Line(s.color, s.dashed)))
+            .collect();
+        legend(side, &keys)
+    })
 }
 
 /// One square of a block map.
 pub struct Cell {
     pub state: String,
     pub label: String,
+    /// The owning CPU: its shade replaces the state's colour.
+    pub owner: Option<u32>,
+}
+
+/// The colour of a block owned by `cpu`: a shade of the `owned` blue per CPU (eight, then
+/// again), light enough for the number on it.
+pub fn owner_color(cpu: u32) -> &'static str {
+    const SHADES: [&str; 8] = [
+        "#6baed6", "#c6dbef", "#4292c6", "#9ecae1", "#74a9cf", "#d0d1e6", "#3690c0", "#a6bddb",
+    ];
+    SHADES[cpu as usize % SHADES.len()]
 }
 
 /// The colour of a block state.
@@ -418,20 +523,20 @@ pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
         height += 22.0 + h + 18.0;
     }
     let legend = ["free", "owned", "fragment", "shared"];
-    let legend_note = "(number: owner CPU)";
+    let legend_note = "(number and shade of blue: owner CPU)";
     width = width.max(margin + legend.len() as f64 * 100.0 + text_width(legend_note, 12.0));
     height += 24.0;
     let mut svg = Svg::new(width.ceil(), height.ceil());
-    svg.text(margin, 24.0, 15.0, "start", 0.0, title);
+    svg.text(margin, 24.0, 15.0, "start", title);
     let mut y = 44.0;
     for (name, panels) in rows {
-        svg.text(margin, y + 14.0, 13.0, "start", 0.0, name);
+        svg.text(margin, y + 14.0, 13.0, "start", name);
         y += 22.0;
         let mut x0 = margin;
         let mut row_h: f64 = 0.0;
         for panel in panels {
             for (i, line) in panel.caption.iter().enumerate() {
-                svg.text(x0, y + 12.0 + i as f64 * 15.0, 12.0, "start", 0.0, line);
+                svg.text(x0, y + 12.0 + i as f64 * 15.0, 12.0, "start", line);
             }
             let top = y + caption_h(panel);
             for (i, c) in panel.cells.iter().enumerate() {
@@ -442,18 +547,11 @@ pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
                     yy,
                     cell - 2.0,
                     cell - 2.0,
-                    state_color(&c.state),
+                    c.owner.map_or_else(|| state_color(&c.state), owner_color),
                     Some("#888888"),
                 );
                 if !c.label.is_empty() {
-                    svg.text(
-                        x + (cell - 2.0) / 2.0,
-                        yy + 13.5,
-                        10.0,
-                        "middle",
-                        0.0,
-                        &c.label,
-                    );
+                    svg.text(x + (cell - 2.0) / 2.0, yy + 13.5, 10.0, "middle", &c.label);
                 }
             }
             row_h = row_h.max(caption_h(panel) + grid_h(&panel.cells));
@@ -464,38 +562,11 @@ pub fn block_map(title: &str, rows: &[(String, Vec<Panel>)]) -> String {
     let mut x = margin;
     for state in legend {
         svg.rect(x, y, 14.0, 14.0, state_color(state), Some("#888888"));
-        svg.text(x + 20.0, y + 12.0, 12.0, "start", 0.0, state);
+        svg.text(x + 20.0, y + 12.0, 12.0, "start", state);
         x += 100.0;
     }
-    svg.text(x, y + 12.0, 12.0, "start", 0.0, legend_note);
+    svg.text(x, y + 12.0, 12.0, "start", legend_note);
     svg.finish()
-}
-
-/// The y axis: horizontal grid lines and tick labels from `LEFT` to `right`, and its title.
-fn draw_y_axis(svg: &mut Svg, axis: &Axis, right: f64, y_label: &str, log: bool) {
-    let scale = if log { " (log scale)" } else { "" };
-    svg.text(
-        16.0,
-        TOP + PLOT_H / 2.0,
-        12.0,
-        "middle",
-        -90.0,
-        &format!("{y_label}{scale}"),
-    );
-    for (v, label, major) in axis.ticks() {
-        let y = axis.y(v);
-        svg.line(
-            LEFT,
-            y,
-            right,
-            y,
-            if major { "#bbbbbb" } else { "#eeeeee" },
-            1.0,
-        );
-        if !label.is_empty() {
-            svg.text(LEFT - 6.0, y + 4.0, 11.0, "end", 0.0, &label);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -503,15 +574,17 @@ mod tests {
     use super::*;
 
     fn well_formed(svg: &str) {
-        assert!(svg.starts_with("<svg xmlns="));
+        assert!(svg.starts_with("<svg "));
+        assert!(svg.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
-        // Every element opened on a line is closed on it.
-        for line in svg.lines().skip(1) {
-            if line.starts_with("</svg>") {
-                continue;
+        // Every text is closed, every other element closes itself.
+        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+        for tag in ["<rect", "<line", "<polyline", "<circle", "<path"] {
+            for rest in svg.split(tag).skip(1) {
+                let end = rest.find('>').unwrap();
+                assert!(rest[..end].ends_with('/'), "{tag}{}", &rest[..end]);
             }
-            assert!(line.ends_with("/>") || line.ends_with("</text>"), "{line}");
         }
     }
 
@@ -522,12 +595,22 @@ mod tests {
 
     #[test]
     fn axes() {
-        let a = Axis::new(&[3.0, 450.0], true, None, 0.0, 100.0);
-        assert_eq!((a.lo, a.hi), (1.0, 1000.0));
-        assert_eq!(a.y(1.0), 100.0);
-        assert_eq!(a.y(1000.0), 0.0);
-        let l = Axis::new(&[0.0, 7.3], false, None, 0.0, 100.0);
-        assert_eq!((l.lo, l.hi), (0.0, 8.0));
+        assert_eq!(value_range(&[3.0, 450.0], true), (1.0, 1000.0));
+        assert_eq!(value_range(&[0.0, 7.3], false), (0.0, 8.0));
+        assert_eq!(value_range(&[], true), (1.0, 10.0));
+        let a = Axis::new((1.0, 1000.0), true, 0.0);
+        assert_eq!(
+            (a.fraction(1.0), a.fraction(1000.0), a.fraction(0.5)),
+            (0.0, 1.0, 0.0)
+        );
+        assert_eq!(a.map(&10.0, (300, 0)), 200);
+        assert_eq!(
+            a.labelled,
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+        );
+        assert_eq!(a.faint.len(), 3 * 6);
+        let l = Axis::new((0.0, 3.0), false, 1.0);
+        assert_eq!(l.labelled, [0.0, 1.0, 2.0, 3.0]);
         assert_eq!(nice_step(0.17), 0.2);
         assert_eq!(number(0.25), "0.25");
         assert_eq!(number(1000.0), "1000");
@@ -536,8 +619,8 @@ mod tests {
     #[test]
     fn charts_are_well_formed() {
         let series = vec![
-            ("pool".to_string(), "#123456".to_string()),
-            ("kernel".into(), "#654321".into()),
+            ("pool".to_string(), RGBColor(0x12, 0x34, 0x56)),
+            ("kernel".into(), RGBColor(0x65, 0x43, 0x21)),
         ];
         let bars = bar_chart(
             "t <1>",
@@ -556,7 +639,7 @@ mod tests {
             "ns/op",
             &[Series {
                 name: "pool".into(),
-                color: "#123456".into(),
+                color: RGBColor(0x12, 0x34, 0x56),
                 dashed: true,
                 points: vec![(1.0, 50.0), (2.0, 70.0), (3.0, 90.0)],
             }],
@@ -583,6 +666,7 @@ mod tests {
                     } else {
                         String::new()
                     },
+                    owner: (i % 2 == 0).then_some(1),
                 })
                 .collect(),
         };

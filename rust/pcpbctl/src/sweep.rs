@@ -9,7 +9,7 @@ use crate::bench::{self, Backend, Params, Pattern, Run};
 use crate::commands::{bench_error, Progress};
 use crate::cpulist;
 use crate::device::Device;
-use crate::error::{describe, errno, Error, Result};
+use crate::error::{create_dir_all, describe, errno, write_file, Error, Result};
 use crate::replay::{self, ReplayRun};
 use crate::report::backend_color;
 use crate::signal;
@@ -198,7 +198,7 @@ pub fn run(opts: &SweepOptions) -> Result<()> {
 }
 
 /// The series in the order they first appear.
-fn series_names(points: &[Point]) -> Vec<String> {
+pub(crate) fn series_names(points: &[Point]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for p in points {
         if !names.contains(&p.series) {
@@ -208,7 +208,7 @@ fn series_names(points: &[Point]) -> Vec<String> {
     names
 }
 
-fn file_stem(series: &str) -> String {
+pub(crate) fn file_stem(series: &str) -> String {
     format!(
         "sweep_{}",
         series
@@ -308,7 +308,7 @@ pub fn plot(points: &[Point], series: &str) -> String {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             Some(svg::Series {
                 name: b.name().into(),
-                color: backend_color(b).into(),
+                color: backend_color(b),
                 dashed: false,
                 points: pts,
             })
@@ -325,17 +325,13 @@ pub fn plot(points: &[Point], series: &str) -> String {
 }
 
 fn write_files(dir: &Path, points: &[Point], md: &str) -> Result<()> {
-    let err =
-        |p: &Path, e: std::io::Error| Error::new(format!("{}: {}", p.display(), describe(&e)));
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    let path = dir.join("sweep.md");
-    std::fs::write(&path, md).map_err(|e| err(&path, e))?;
-    let path = dir.join("sweep.json");
+    create_dir_all(dir)?;
+    write_file(&dir.join("sweep.md"), md)?;
     let json = serde_json::to_string_pretty(points).expect("points serialize") + "\n";
-    std::fs::write(&path, json).map_err(|e| err(&path, e))?;
+    write_file(&dir.join("sweep.json"), json)?;
     for series in series_names(points) {
         let path = dir.join(format!("{}.svg", file_stem(&series)));
-        std::fs::write(&path, plot(points, &series)).map_err(|e| err(&path, e))?;
+        write_file(&path, plot(points, &series))?;
     }
     Ok(())
 }

@@ -394,7 +394,7 @@ impl Linker {
 
 /// Opens a file, decompressing it when it starts with the gzip magic.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
-    let err = |e: std::io::Error| Error::new(format!("{}: {}", path.display(), describe(&e)));
+    let err = |e: std::io::Error| Error::io(path, &e);
     let mut file = BufReader::new(std::fs::File::open(path).map_err(err)?);
     let gz = file.fill_buf().map_err(err)?.starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
@@ -514,7 +514,7 @@ impl TraceFile {
 
     /// Writes the file (gzip-compressed when the name ends in `.gz`).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let err = |e: std::io::Error| Error::new(format!("{}: {}", path.display(), describe(&e)));
+        let err = |e: std::io::Error| Error::io(path, &e);
         let mut bytes = format!("{MAGIC}\n{}\n", self.meta).into_bytes();
         bytes.extend(encode(&self.ops));
         let file = std::fs::File::create(path).map_err(err)?;
@@ -535,7 +535,7 @@ impl TraceFile {
         let mut data = Vec::new();
         open(path)?
             .read_to_end(&mut data)
-            .map_err(|e| bad(describe(&e)))?;
+            .map_err(|e| Error::io(path, &e))?;
         let rest = data
             .strip_prefix(format!("{MAGIC}\n").as_bytes())
             .ok_or_else(|| bad(format!("not a replay file (no {MAGIC} line; import a recording with `pcpbctl trace import`)")))?;

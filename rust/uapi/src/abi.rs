@@ -230,6 +230,20 @@ abi_enum!(
     }
 );
 
+abi_enum!(
+    /// `enum pcpbuddy_block_state`: a pool block's state.
+    BlockState, c_prefix "PCPBUDDY_BLOCK_" {
+        /// Wholly free, in the global pool.
+        Free = 0, "free",
+        /// Owned by a CPU: its free pages are that CPU's cache.
+        Owned = 1, "owned",
+        /// Drained while partly allocated; its free pages are the global pool's.
+        Fragment = 2, "fragment",
+        /// Split without ownership (classic batching, degrade mode).
+        Shared = 3, "shared",
+    }
+);
+
 impl Backend {
     /// Whether it is the pool (whose counters, and so global-lock acquisitions, mean something).
     pub const fn is_pool(self) -> bool {
@@ -259,7 +273,7 @@ const fn cmd<T>(dir: u32, nr: u32) -> u32 {
 
 abi_consts! {
     /// `PCPBUDDY_ABI_VERSION`.
-    ABI_VERSION: u32 = 1;
+    ABI_VERSION: u32 = 2;
     /// `PCPBUDDY_IOC_MAGIC`.
     IOC_MAGIC: u32 = 0xB7;
     /// `PCPBUDDY_ALLOC_FILL`: write a pattern into every page.
@@ -274,6 +288,14 @@ abi_consts! {
     BENCH_MAX_CPUS: usize = 64;
     /// `PCPBUDDY_BENCH_MAX_SAMPLES`.
     BENCH_MAX_SAMPLES: usize = 32;
+    /// `PCPBUDDY_BLOCK_NR_STATES`.
+    BLOCK_NR_STATES: u32 = BlockState::ALL.len() as u32;
+    /// `PCPBUDDY_BLOCK_NO_OWNER`: the owner of a block no CPU owns.
+    BLOCK_NO_OWNER: u16 = 0xffff;
+    /// `PCPBUDDY_BENCH_PEAK_MAP`: churn on a pool backend: fill `peak_map`.
+    BENCH_PEAK_MAP: u32 = 1 << 0;
+    /// `PCPBUDDY_BENCH_V1_SIZE`: `struct pcpbuddy_bench` in ABI 1, before `peak_map`.
+    BENCH_V1_SIZE: usize = offset_of!(Bench, peak_map);
     /// `PCPBUDDY_BENCH_ROLE_ALLOC`.
     BENCH_ROLE_ALLOC: u32 = 1 << 0;
     /// `PCPBUDDY_BENCH_ROLE_FREE`.
@@ -300,6 +322,9 @@ abi_consts! {
     IOC_DRAIN: u32 = cmd::<i32>(IOC_WRITE, 0x06);
     /// `PCPBUDDY_IOC_BENCH`.
     IOC_BENCH: u32 = cmd::<Bench>(IOC_READ | IOC_WRITE, 0x07);
+    /// `PCPBUDDY_IOC_BENCH_V1`: `PCPBUDDY_IOC_BENCH` of ABI 1 (the structure up to
+    /// [`BENCH_V1_SIZE`]).
+    IOC_BENCH_V1: u32 = ioc(IOC_READ | IOC_WRITE, IOC_MAGIC, 0x07, BENCH_V1_SIZE);
     /// `PCPBUDDY_IOC_REPLAY`.
     IOC_REPLAY: u32 = cmd::<Replay>(IOC_READ | IOC_WRITE, 0x08);
 }
@@ -419,6 +444,15 @@ abi_structs! {
         unusable_max_milli: u32,
     }
 
+    /// `struct pcpbuddy_bench_block`: one pool block at the churn peak.
+    #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+    BenchBlock = pcpbuddy_bench_block {
+        state: u8,
+        reserved: u8,
+        owner: u16,
+        free_pages: u32,
+    }
+
     /// `struct pcpbuddy_bench`: one benchmark run, parameters in, results out.
     Bench = pcpbuddy_bench {
         pattern: u32,
@@ -436,6 +470,10 @@ abi_structs! {
         counters: BenchCounters,
         cpus: [BenchCpu; BENCH_MAX_CPUS],
         samples: [BenchSample; BENCH_MAX_SAMPLES],
+        peak_map: u64,
+        peak_map_len: u32,
+        peak_map_nr: u32,
+        peak: BenchSample,
     }
 
     /// `struct pcpbuddy_replay_op`: one operation of a trace.

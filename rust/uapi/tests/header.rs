@@ -9,7 +9,7 @@
 //! structure's size, and every `PCPBUDDY_*` name and `struct pcpbuddy_*` of the header must be
 //! in the tables: so any drift fails.
 
-use pcpbuddy_uapi::{Backend, BenchCounters, Pattern, Source, CONSTS, STRUCTS};
+use pcpbuddy_uapi::{Backend, BenchCounters, BlockState, Pattern, Source, CONSTS, STRUCTS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,6 +49,12 @@ fn enum_values() -> Vec<(String, u64)> {
         Backend::C_PREFIX,
         Backend::name,
         Backend::abi,
+    ));
+    v.extend(c_names(
+        &BlockState::ALL,
+        BlockState::C_PREFIX,
+        BlockState::name,
+        BlockState::abi,
     ));
     v
 }

@@ -136,7 +136,7 @@ impl<Pl: Platform> Pool<Pl> {
                 _ => {
                     // Someone else holds the block now: park the unit for it.
                     buddy.store(off, unit::unit(PARKED, k, false));
-                    self.note_parked(mag, block, 1 << (off >> buddy.group_shift()));
+                    self.note_parked(mag, block, self.group_bit(off));
                 }
             }
         }
@@ -215,38 +215,14 @@ impl<Pl: Platform> Pool<Pl> {
             Ok(true)
         })?;
         if !done {
-            // Drained or recovered by someone else since we looked: it is theirs now.
-            return self.free_remote_unlocked(mag, block, off, k, folio);
+            // Drained or recovered by someone else since we looked: it is theirs now, so the
+            // free goes the remote way (the buddy's byte, with no lock).
+            buddy.try_free(off, k, folio, PARKED)?;
+            self.note_parked(mag, block, self.group_bit(off));
+            stats.frees_remote.inc();
         }
         self.flush_outbox(mag);
-        self.platform.trace(Event::Free {
-            page: self.geo.first_page(block) + off,
-            order: k,
-            folio,
-            remote: false,
-        });
-        Ok(())
-    }
-
-    fn free_remote_unlocked(
-        &self,
-        mag: &mut Magazine,
-        block: usize,
-        off: usize,
-        k: u32,
-        folio: bool,
-    ) -> Result<(), FreeError> {
-        let buddy = self.buddy(block);
-        buddy.try_free(off, k, folio, PARKED)?;
-        self.note_parked(mag, block, 1 << (off >> buddy.group_shift()));
-        self.platform.cpu_stats(mag.cpu()).frees_remote.inc();
-        self.flush_outbox(mag);
-        self.platform.trace(Event::Free {
-            page: self.geo.first_page(block) + off,
-            order: k,
-            folio,
-            remote: true,
-        });
+        self.trace_free(self.geo.first_page(block) + off, k, folio, !done);
         Ok(())
     }
 

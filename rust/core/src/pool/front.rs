@@ -13,7 +13,6 @@ use super::super::error::{AllocError, FreeError};
 use super::super::geometry::PageIndex;
 use super::super::magazine::Magazine;
 use super::super::sync::Ordering;
-use super::super::trace::Event;
 use super::super::unit::{self, ALLOC, CACHED, PARKED};
 use super::{Allocation, Platform, Pool};
 
@@ -45,12 +44,7 @@ impl<Pl: Platform> Pool<Pl> {
     ) -> Result<Allocation, AllocError> {
         match self.alloc_fast(mag, order, folio) {
             Some(allocation) => {
-                self.platform.trace(Event::Alloc {
-                    page: allocation.page,
-                    order,
-                    folio,
-                    slow: false,
-                });
+                self.trace_alloc(allocation.page, order, folio, false);
                 Ok(allocation)
             }
             None => self.alloc_slow_path(mag, order, folio),
@@ -98,12 +92,7 @@ impl<Pl: Platform> Pool<Pl> {
             stats.allocs_slow.inc();
             stats.allocs.inc();
             stats.alloc_pages.add(1 << order);
-            self.platform.trace(Event::Alloc {
-                page: allocation.page,
-                order,
-                folio,
-                slow: true,
-            });
+            self.trace_alloc(allocation.page, order, folio, true);
         }
         result
     }
@@ -123,12 +112,7 @@ impl<Pl: Platform> Pool<Pl> {
         // As the kernel calls it: the fast path inline, the rest out of line.
         match self.free_fast(mag, page, order, folio, &|| Ok(())) {
             FastFree::Cached => {
-                self.platform.trace(Event::Free {
-                    page,
-                    order,
-                    folio,
-                    remote: false,
-                });
+                self.trace_free(page, order, folio, false);
                 Ok(())
             }
             FastFree::Parked => Ok(()),
@@ -241,8 +225,10 @@ impl<Pl: Platform> Pool<Pl> {
             return FastFree::Parked;
         }
         mag.push(order, page);
+        // Written out here and in `parked_fast` (another counter, out of line), not shared with
+        // the slow path (`free_with` adds `freed_pages` after the free): the fast path keeps its
+        // own straight-line code. `order <= mag_max < 64`: no shift check needed.
         stats.frees_fast.inc();
-        // `order <= mag_max < 64`: no shift check needed.
         stats.freed_pages.add(1u64.wrapping_shl(order));
         FastFree::Cached
     }
@@ -259,19 +245,14 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
     ) {
-        let p = self.geo.block_order();
-        let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
-        let noted = mag.outbox.note(block, group);
+        let noted = mag
+            .outbox
+            .note(block, self.group_bit(self.geo.offset_of(page)));
         debug_assert!(noted);
         let stats = self.platform.cpu_stats(mag.cpu());
         stats.frees_remote.inc();
         stats.freed_pages.add(1u64.wrapping_shl(order));
-        self.platform.trace(Event::Free {
-            page,
-            order,
-            folio,
-            remote: true,
-        });
+        self.trace_free(page, order, folio, true);
     }
 
     /// Checks that freeing `(page, order, folio)` would be accepted now, changing nothing: for a
@@ -353,8 +334,7 @@ impl<Pl: Platform> Pool<Pl> {
             return Err(self.refused(page, order, folio));
         }
         if to == PARKED {
-            let group = 1u64.wrapping_shl((self.geo.offset_of(page) >> p.saturating_sub(6)) as u32);
-            self.note_parked(mag, block, group);
+            self.note_parked(mag, block, self.group_bit(self.geo.offset_of(page)));
             self.platform.cpu_stats(cpu).frees_remote.inc();
         } else {
             if mag.is_full(order) {
@@ -363,12 +343,7 @@ impl<Pl: Platform> Pool<Pl> {
             mag.push(order, page);
             self.platform.cpu_stats(cpu).frees_fast.inc();
         }
-        self.platform.trace(Event::Free {
-            page,
-            order,
-            folio,
-            remote: to == PARKED,
-        });
+        self.trace_free(page, order, folio, to == PARKED);
         Ok(())
     }
 

@@ -46,8 +46,14 @@ pub struct Allocation {
 ///
 /// # Invariants
 ///
-/// `geo` describes the platform's storage (`Pool::new` checked the lengths), and every block's
-/// metadata is on exactly one list of its holder when no operation runs.
+/// * `geo` describes the platform's storage: `maps()` and `bitmaps()` have at least
+///   `geo.map_lines()` and `geo.bitmap_lines()` lines, `caches()` has `1..=u32::MAX >> 2` entries
+///   (an owner is stored `<< 2`) and `remote_queues()` one more (checked by `Pool::new`).
+/// * `mag_max == min(MAG_MAX_ORDER, P - 1)`, `map_shift == min(P, 6)`,
+///   `map_mask == (1 << map_shift) - 1`; `map_lines` and `bitmap_lines` are `geo`'s per-block
+///   counts. They never change.
+/// * Every block is on exactly one list of its holder (`GlobalPool`, `CpuCache`) when no
+///   operation runs.
 pub struct Pool<Pl: Platform> {
     platform: Pl,
     geo: Geometry,
@@ -70,7 +76,7 @@ pub struct Pool<Pl: Platform> {
 /// The global counters, alone on their cache lines. Whichever CPU holds the global lock writes
 /// them; beside the fields every fast path reads (`mag_max`, `map_shift`, `map_mask`, the
 /// platform's table pointers) each of those writes took the line away from every other CPU, whose
-/// next alloc or free then missed (false sharing: `benches/contention.rs`, pattern `interfere`).
+/// next alloc or free then missed (false sharing: `benches/contention`, pattern `interfere`).
 #[repr(align(64))]
 struct GlobalStatsLine(GlobalStats);
 
@@ -83,7 +89,7 @@ impl core::ops::Deref for GlobalStatsLine {
 }
 
 /// Bucket of a block from its buddy: its largest free order, or full.
-fn bucket_of(buddy: &Buddy<'_>) -> usize {
+pub(crate) fn bucket_of(buddy: &Buddy<'_>) -> usize {
     buddy
         .max_free_order()
         .map_or(FULL_BUCKET, |order| order as usize)
@@ -106,7 +112,8 @@ impl<Pl: Platform> Pool<Pl> {
         if platform.remote_queues().len() != nr_cpus + 1 {
             return Err(InitError::CacheCount);
         }
-        // INVARIANT: the storage lengths were checked above; every block goes on the free list.
+        // INVARIANT: the storage lengths were checked above; the derived fields are computed
+        // from `geo` here once; every block goes on the free list below.
         let pool = Self {
             platform,
             geo,
@@ -117,6 +124,7 @@ impl<Pl: Platform> Pool<Pl> {
             bitmap_lines: geo.bitmap_lines_per_block(),
             map_shift: block_order.min(6),
             map_mask: (1 << block_order.min(6)) - 1,
+            // INVARIANT: `default_for` gives `batch >= 1`, a valid policy (`PolicyCell`).
             policy: PolicyCell::new(Policy::default_for(block_order)),
             global_stats: GlobalStatsLine(GlobalStats::new()),
             bad_cpu: AtomicU64::new(0),
@@ -184,6 +192,7 @@ impl<Pl: Platform> Pool<Pl> {
         // have `nr_blocks * lines` entries), so wrapping arithmetic spares an overflow-checked
         // build its checks on every slow path. The slices are still bounds-checked.
         let counts = self.platform.blocks()[block].counts();
+        // INVARIANT: the map lines, bitmap lines and counts are all block `block`'s (`Buddy`).
         let map = block.wrapping_mul(self.map_lines);
         let bits = block.wrapping_mul(self.bitmap_lines);
         Buddy::new(
@@ -200,6 +209,35 @@ impl<Pl: Platform> Pool<Pl> {
         // INVARIANT: `map_shift < 64`, so the wrapping shift is the plain one, without the check
         // an overflow-checked build would add; the indices are bounds-checked.
         &self.platform.maps()[page.wrapping_shr(self.map_shift)].0[page & self.map_mask]
+    }
+
+    /// The outbox group bit of offset `off` in its block (see `Buddy::group_shift`).
+    #[inline(always)]
+    fn group_bit(&self, off: usize) -> u64 {
+        // `off >> max(P - 6, 0) < 64`: the wrapping shift is the plain one.
+        1u64.wrapping_shl((off >> self.geo.block_order().saturating_sub(6)) as u32)
+    }
+
+    /// Traces an allocation. `#[inline(always)]`: the event is built in place, as written out.
+    #[inline(always)]
+    fn trace_alloc(&self, page: PageIndex, order: u32, folio: bool, slow: bool) {
+        self.platform.trace(super::trace::Event::Alloc {
+            page,
+            order,
+            folio,
+            slow,
+        });
+    }
+
+    /// Traces a free. `#[inline(always)]`: the event is built in place, as written out.
+    #[inline(always)]
+    fn trace_free(&self, page: PageIndex, order: u32, folio: bool, remote: bool) {
+        self.platform.trace(super::trace::Event::Free {
+            page,
+            order,
+            folio,
+            remote,
+        });
     }
 
     /// The counters of `cpu`, or `None` (counted) for a CPU index out of range.

@@ -102,22 +102,31 @@ impl<Pl: Platform> Pool<Pl> {
         if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
             return Some(found);
         }
-        // Our own cached units may merge into a unit of order >= k.
-        if mag.pages() != 0 {
-            self.flush_magazine_locked(c, mag, stats);
-            if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
-                return Some(found);
-            }
+        /// What may produce something to take, in this order.
+        enum Step {
+            /// Our own cached units may merge into a unit of order >= k.
+            FlushMagazine,
+            /// Then what other CPUs freed into our blocks.
+            AbsorbRemote,
+            /// Then the global pool.
+            Refill,
         }
-        // Then what other CPUs freed into our blocks.
-        if self.absorb_remote_locked(mag.cpu(), c, stats, None) != 0 {
-            if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
-                return Some(found);
-            }
-        }
-        if self.refill(c, mag, stats, policy, k) {
-            if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
-                return Some(found);
+        for step in [Step::FlushMagazine, Step::AbsorbRemote, Step::Refill] {
+            let produced = match step {
+                Step::FlushMagazine => {
+                    let any = mag.pages() != 0;
+                    if any {
+                        self.flush_magazine_locked(c, mag, stats);
+                    }
+                    any
+                }
+                Step::AbsorbRemote => self.absorb_remote_locked(mag.cpu(), c, stats, None) != 0,
+                Step::Refill => self.refill(c, mag, stats, policy, k),
+            };
+            if produced {
+                if let Some(found) = self.take_cached(c, mag, stats, policy, k, folio) {
+                    return Some(found);
+                }
             }
         }
         if last_resort {

@@ -105,11 +105,18 @@ impl<Pl: Platform> Pool<Pl> {
 
     /// Free units by order and blocks by state, read without locks.
     pub fn fragmentation(&self) -> FragmentationInfo {
+        self.fragmentation_each(|_, _| {})
+    }
+
+    /// [`fragmentation`](Self::fragmentation), handing `each` every block's index and info
+    /// as it is counted: a block map that agrees with the summary (both come from one read).
+    pub fn fragmentation_each(&self, mut each: impl FnMut(usize, &BlockInfo)) -> FragmentationInfo {
         let mut info = FragmentationInfo::default();
         for block in 0..self.geo.nr_blocks() {
             let Some(block_info) = self.block_info(block) else {
                 continue;
             };
+            each(block, &block_info);
             let buddy = self.buddy(block);
             for order in 0..=self.geo.block_order() {
                 info.free_units_by_order[order as usize] += buddy.nr_free(order);

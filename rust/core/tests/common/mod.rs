@@ -1,5 +1,9 @@
 //! A `std` platform for the host tests: a `Mutex` per lock, `Vec`s for storage, and a model of
 //! the compound `struct page` state that the kernel keeps for folios.
+//!
+//! Under `--cfg loom` (`tests/loom.rs`) the pool's locks are loom's mutexes, so that loom
+//! explores their interleavings; the test-only state beside them (the compound model, the
+//! trace recording) stays on `std`, outside the model (the loom models use neither).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -12,12 +16,18 @@ use pcpbuddy_core::{
     Lock, Magazine, MapLine, Platform, Pool, RemoteQueue,
 };
 
-/// A `Mutex` implementing the core's lock trait.
-pub struct MutexLock<T>(Mutex<T>);
+/// A `Mutex` implementing the core's lock trait (loom's under `--cfg loom`).
+pub struct MutexLock<T>(PoolMutex<T>);
+
+#[cfg(not(loom))]
+use std::sync::Mutex as PoolMutex;
+
+#[cfg(loom)]
+use loom::sync::Mutex as PoolMutex;
 
 impl<T> MutexLock<T> {
     pub fn new(value: T) -> Self {
-        Self(Mutex::new(value))
+        Self(PoolMutex::new(value))
     }
 }
 

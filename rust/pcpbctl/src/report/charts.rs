@@ -8,12 +8,12 @@ use crate::bench::{self, Backend, Run};
 use crate::svg;
 
 /// The colour of a backend in every plot.
-pub fn backend_color(b: Backend) -> &'static str {
+pub fn backend_color(b: Backend) -> svg::RGBColor {
     match b {
-        Backend::Pool => "#1f77b4",
-        Backend::PoolClassic => "#ff7f0e",
-        Backend::Kernel => "#2ca02c",
-        Backend::Floor => "#7f7f7f",
+        Backend::Pool => svg::RGBColor(0x1f, 0x77, 0xb4),
+        Backend::PoolClassic => svg::RGBColor(0xff, 0x7f, 0x0e),
+        Backend::Kernel => svg::RGBColor(0x2c, 0xa0, 0x2c),
+        Backend::Floor => svg::RGBColor(0x7f, 0x7f, 0x7f),
     }
 }
 
@@ -32,9 +32,9 @@ pub fn plot_ns_per_op(runs: &[&Run]) -> Option<String> {
         .iter()
         .map(|(_, g)| backends.iter().map(|b| bench::avg_ns_of(g, *b)).collect())
         .collect();
-    let series: Vec<(String, String)> = backends
+    let series: Vec<(String, svg::RGBColor)> = backends
         .iter()
-        .map(|b| (b.name().to_string(), backend_color(*b).to_string()))
+        .map(|b| (b.name().to_string(), backend_color(*b)))
         .collect();
     Some(svg::bar_chart(
         "ns per operation (average over CPUs; lower is better)",
@@ -66,7 +66,7 @@ pub fn plot_remote_cpus(data: &SuiteData) -> Option<String> {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             svg::Series {
                 name: b.name().into(),
-                color: backend_color(b).into(),
+                color: backend_color(b),
                 dashed: false,
                 points,
             }
@@ -91,29 +91,31 @@ pub fn plot_churn(data: &SuiteData) -> Option<String> {
     let mut series = Vec::new();
     for run in runs {
         let b = run.params.backend;
+        let samples = &run.result.samples;
         let ms = |s: &abi::BenchSample| s.ns as f64 / 1e6;
-        series.push(svg::Series {
-            name: format!("{}: free-block fraction", b.name()),
-            color: backend_color(b).into(),
-            dashed: false,
-            points: run
-                .result
-                .samples
+        // A line of this backend: solid for the free-block fraction, dashed for the index.
+        let line = |what: &str, dashed: bool, points: Vec<(f64, f64)>| svg::Series {
+            name: format!("{}: {what}", b.name()),
+            color: backend_color(b),
+            dashed,
+            points,
+        };
+        series.push(line(
+            "free-block fraction",
+            false,
+            samples
                 .iter()
                 .filter_map(|s| bench::free_block_fraction(s).map(|f| (ms(s), f)))
                 .collect(),
-        });
-        series.push(svg::Series {
-            name: format!("{}: unusable index", b.name()),
-            color: backend_color(b).into(),
-            dashed: true,
-            points: run
-                .result
-                .samples
+        ));
+        series.push(line(
+            "unusable index",
+            true,
+            samples
                 .iter()
                 .map(|s| (ms(s), bench::unusable_index(s)))
                 .collect(),
-        });
+        ));
     }
     Some(svg::line_chart(
         "churn: fragmentation over time",

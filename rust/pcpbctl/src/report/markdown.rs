@@ -2,7 +2,7 @@
 
 //! `report.md`: the suite's report for people, with the tables and the plots.
 
-use super::block_map::{peak_sample, sample_line};
+use super::block_map::{owners_line, peak_sample, sample_line};
 use super::tables::{counters_table, spread_table, sweep_table};
 use super::{churn_runs, groups, ratio_text, summary_table, SuiteData};
 use crate::abi;
@@ -216,7 +216,16 @@ fn churn_section(data: &SuiteData, p: &mut dyn FnMut(&str), has: &dyn Fn(&str) -
     }
     if has("block_map.svg") {
         for run in &runs {
-            if let Some((i, s)) = peak_sample(&run.result.samples) {
+            if let Some(m) = &run.result.peak_map {
+                p(&format!(
+                    "At the churn peak with `{}` ({:.1} ms in, the fewest free blocks): {}; {}.",
+                    run.params.backend.name(),
+                    m.sample.ns as f64 / 1e6,
+                    sample_line(&m.sample),
+                    owners_line(m.blocks.iter().map(|b| b.owner))
+                ));
+                p("");
+            } else if let Some((i, s)) = peak_sample(&run.result.samples) {
                 p(&format!(
                     "At the churn peak with `{}` (sample {} of {}): {} (counts; the samples \
                      name no block and no owner).",

@@ -108,7 +108,39 @@ fn records_have_the_schema() {
 
 #[test]
 fn renders_every_file() {
-    let data = synthetic();
+    let mut data = synthetic();
+    // pool-classic's churn run came with a peak map (pool's did not: its counts are drawn).
+    let classic = data
+        .runs
+        .iter_mut()
+        .find(|r| {
+            r.run.params.pattern == Pattern::Churn && r.run.params.backend == Backend::PoolClassic
+        })
+        .unwrap();
+    let peak = crate::abi::BenchSample {
+        ns: 3_000_000,
+        free_pages: 600,
+        free_blocks: 1,
+        owned_blocks: 3,
+        ..Default::default()
+    };
+    let entry = |state: u8, owner: u16, free_pages| crate::abi::BenchBlock {
+        state,
+        owner,
+        free_pages,
+        ..Default::default()
+    };
+    let none = crate::abi::BLOCK_NO_OWNER;
+    classic.run.result.peak_map = Some(crate::bench::PeakMap::new(
+        peak,
+        4,
+        &[
+            entry(1, 0, 30),
+            entry(0, none, 512),
+            entry(1, 1, 28),
+            entry(1, 0, 30),
+        ],
+    ));
     let files = render(&data);
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -147,6 +179,15 @@ fn renders_every_file() {
     assert!(map.contains("at the churn peak: sample 8 of 8, 7.0 ms"));
     assert!(map.contains(">9 free, 7 owned, 0 fragment, 0 shared<"));
     assert!(md.contains("At the churn peak with `pool` (sample 8 of 8): 9 free, 7 owned"));
+    // The peak map: block by block, owners numbered and shaded.
+    assert!(map.contains(">at the churn peak, 3.0 ms in (fewest free blocks)<"));
+    assert!(map.contains(">1 free, 3 owned, 0 fragment, 0 shared<"));
+    assert!(map.contains(">blocks per owner: CPU 0 2, CPU 1 1<"));
+    assert!(map.contains(crate::svg::owner_color(1)));
+    assert!(md.contains(
+        "At the churn peak with `pool-classic` (3.0 ms in, the fewest free blocks): 1 free, 3 \
+         owned, 0 fragment, 0 shared; blocks per owner: CPU 0 2, CPU 1 1."
+    ));
 }
 
 #[test]
@@ -177,54 +218,109 @@ fn dates() {
     assert_eq!(utc_date(20_000 * 86_400), "2024-10-04 00:00 UTC");
 }
 
-/// Renders the plots of a suite's `raw.json` (its churn samples and block maps) into
-/// `$PCPBCTL_PLOT_DIR`, to look at them: `PCPBCTL_RAW=.../raw.json PCPBCTL_PLOT_DIR=/tmp/x
-/// cargo test plots_of_raw -- --ignored`.
+/// Renders the plots of a suite's `raw.json` (its runs and block maps) into `$PCPBCTL_PLOT_DIR`,
+/// and with `$PCPBCTL_SWEEP` (a sweep's `sweep.json`) the sweep's plots too, to look at them:
+/// `PCPBCTL_RAW=.../raw.json PCPBCTL_PLOT_DIR=/tmp/x cargo test plots_of_raw -- --ignored`.
 #[test]
 #[ignore]
 fn plots_of_raw() {
-    let raw: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(std::env::var("PCPBCTL_RAW").unwrap()).unwrap(),
-    )
-    .unwrap();
-    let mut data = synthetic();
-    let backend = |v: &serde_json::Value| {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name() == v.as_str().unwrap())
+    let read = |var: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(std::env::var(var).unwrap()).unwrap())
             .unwrap()
     };
-    for r in &mut data.runs {
-        r.run.result.samples.clear();
-    }
-    for run in raw["runs"].as_array().unwrap() {
-        if run["params"]["pattern"] != "churn" {
-            continue;
-        }
-        let b = backend(&run["params"]["backend"]);
-        let samples: Vec<crate::abi::BenchSample> = run["result"]["samples"]
-            .as_array()
+    let raw = read("PCPBCTL_RAW");
+    let backend = |v: &serde_json::Value| crate::bench::parse_backend(v.as_str().unwrap()).unwrap();
+    let u = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+    let sample = |s: &serde_json::Value| crate::abi::BenchSample {
+        ns: u(s, "ns"),
+        free_pages: u(s, "free_pages") as u32,
+        free_blocks: u(s, "free_blocks") as u32,
+        owned_blocks: u(s, "owned_blocks") as u32,
+        fragment_blocks: u(s, "fragment_blocks") as u32,
+        shared_blocks: u(s, "shared_blocks") as u32,
+        unusable_max_milli: u(s, "unusable_max_milli") as u32,
+    };
+    let cpu_list = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
             .unwrap()
             .iter()
-            .map(|s| {
-                let u = |k: &str| s[k].as_u64().unwrap();
-                crate::abi::BenchSample {
-                    ns: u("ns"),
-                    free_pages: u("free_pages") as u32,
-                    free_blocks: u("free_blocks") as u32,
-                    owned_blocks: u("owned_blocks") as u32,
-                    fragment_blocks: u("fragment_blocks") as u32,
-                    shared_blocks: u("shared_blocks") as u32,
-                    unusable_max_milli: u("unusable_max_milli") as u32,
-                }
-            })
-            .collect();
-        for r in &mut data.runs {
-            if r.run.params.pattern == Pattern::Churn && r.run.params.backend == b {
-                r.run.result.samples = samples.clone();
+            .map(|c| c.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let mut data = synthetic();
+    data.runs = raw["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let p = &r["params"];
+            let mut run = run(
+                crate::bench::parse_pattern(p["pattern"].as_str().unwrap()).unwrap(),
+                backend(&p["backend"]),
+                u(p, "order") as u32,
+                &[],
+                0,
+            );
+            run.params.batch = u(p, "batch") as u32;
+            run.params.alloc_cpus = cpu_list(&p["alloc_cpus"]);
+            run.params.free_cpus = cpu_list(&p["free_cpus"]);
+            run.params.ops = u(p, "ops");
+            run.params.seed = u(p, "seed") as u32;
+            let res = &r["result"];
+            run.result.elapsed_ns = u(res, "elapsed_ns");
+            run.result.counters.global_locks = u(&res["counters"], "global_locks");
+            run.result.cpus = res["cpus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| crate::abi::BenchCpu {
+                    cpu: u(c, "cpu") as u32,
+                    role: u(c, "role") as u32,
+                    allocs: u(c, "allocs"),
+                    frees: u(c, "frees"),
+                    alloc_ns: u(c, "alloc_ns"),
+                    free_ns: u(c, "free_ns"),
+                    total_ns: u(c, "total_ns"),
+                    failures: u(c, "failures"),
+                    reserved: u(c, "reserved"),
+                })
+                .collect();
+            run.result.samples = res["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(sample)
+                .collect();
+            // The peak map, as raw.json holds it (PeakMap's fields, blocks by name).
+            run.params.peak_map = p["peak_map"].as_bool().unwrap_or(false);
+            run.result.peak_map = res.get("peak_map").map(|m| {
+                let entries: Vec<crate::abi::BenchBlock> = m["blocks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| crate::abi::BenchBlock {
+                        state: crate::abi::BlockState::from_name(b["state"].as_str().unwrap())
+                            .unwrap()
+                            .abi() as u8,
+                        reserved: 0,
+                        owner: b["owner"]
+                            .as_u64()
+                            .map_or(crate::abi::BLOCK_NO_OWNER, |o| o as u16),
+                        free_pages: u(b, "free_pages") as u32,
+                    })
+                    .collect();
+                crate::bench::PeakMap::new(sample(&m["sample"]), u(m, "nr_blocks") as u32, &entries)
+            });
+            SuiteRun {
+                series: if r["series"] == "main" {
+                    Series::Main
+                } else {
+                    Series::RemoteSweep
+                },
+                run,
             }
-        }
-    }
+        })
+        .collect();
     data.block_maps = raw["block_maps"]
         .as_array()
         .unwrap()
@@ -253,7 +349,30 @@ fn plots_of_raw() {
         .collect();
     let dir = std::path::PathBuf::from(std::env::var("PCPBCTL_PLOT_DIR").unwrap());
     std::fs::create_dir_all(&dir).unwrap();
-    for (name, content) in render(&data) {
+    let mut files: Vec<(String, String)> = render(&data)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".svg"))
+        .collect();
+    if std::env::var("PCPBCTL_SWEEP").is_ok() {
+        let points: Vec<crate::sweep::Point> = read("PCPBCTL_SWEEP")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| crate::sweep::Point {
+                series: p["series"].as_str().unwrap().into(),
+                cpus: u(p, "cpus") as usize,
+                backend: backend(&p["backend"]),
+                ns_per_op: p["ns_per_op"].as_f64().unwrap(),
+                elapsed_per_op: p["elapsed_per_op"].as_f64().unwrap(),
+                global_locks_per_1000: p["global_locks_per_1000"].as_f64(),
+            })
+            .collect();
+        for series in crate::sweep::series_names(&points) {
+            let name = format!("{}.svg", crate::sweep::file_stem(&series));
+            files.push((name, crate::sweep::plot(&points, &series)));
+        }
+    }
+    for (name, content) in files {
         std::fs::write(dir.join(name), content).unwrap();
     }
 }
