@@ -77,29 +77,35 @@ unsafe extern "C" fn pcpbuddy_rs_alloc(
         }
         return allocation;
     }
-    match pool.alloc_slow(mag, order, folio) {
-        Ok((page, compound)) => RsAllocation { page, compound },
-        Err(e) if e == ENOMEM => {
-            // SAFETY: Interrupts are disabled (the function's contract).
-            unsafe { alloc_elsewhere(pool, order, folio) }
-        }
-        Err(_) => RsAllocation {
-            page: core::ptr::null_mut(),
-            compound: false,
-        },
-    }
+    // SAFETY: Interrupts are disabled (the function's contract); `mag` is not used again.
+    unsafe { alloc_slow(pool, mag, order, folio) }
 }
 
-/// An allocation the CPU's local pool could not serve: from the other nodes' pools, nearest
-/// first, counted in the local pool's `node_fallbacks` (none with a single pool).
+/// An allocation `mag` could not serve: `pool`'s slow path, then the other nodes' pools, nearest
+/// first, counted in `pool`'s `node_fallbacks` (none with a single pool). Out of line, as a tail
+/// call: the entry point's common path then saves no register for it.
 ///
 /// # Safety
 ///
-/// Interrupts are disabled, and the caller holds no reference to this CPU's magazines of the
-/// other pools.
-#[cold]
+/// Interrupts are disabled, `mag` is this CPU's magazine of `pool`, and the caller holds no
+/// reference to this CPU's magazines of the other pools.
 #[inline(never)]
-unsafe fn alloc_elsewhere(local: &KernelPool, order: u32, folio: bool) -> RsAllocation {
+unsafe fn alloc_slow(
+    local: &KernelPool,
+    mag: &mut Magazine,
+    order: u32,
+    folio: bool,
+) -> RsAllocation {
+    match local.alloc_slow(mag, order, folio) {
+        Ok((page, compound)) => return RsAllocation { page, compound },
+        Err(e) if e == ENOMEM => {}
+        Err(_) => {
+            return RsAllocation {
+                page: core::ptr::null_mut(),
+                compound: false,
+            }
+        }
+    }
     if let Some(pools) = NodePools::get() {
         for pool in pools.fallbacks(local) {
             // SAFETY: Interrupts are disabled; no other reference to this magazine is live.
@@ -158,7 +164,26 @@ unsafe extern "C" fn pcpbuddy_rs_free(
             FastFree::Declined => {}
         }
     }
-    // A page of another node's pool goes to its owner, through this CPU's magazine of it.
+    // SAFETY: Interrupts are disabled (the function's contract); `mag` is not used again.
+    unsafe { free_slow(pool, mag, page, order, kind) }
+}
+
+/// A free that `pool`'s magazine did not take: a page of another node's pool goes to its owner,
+/// through this CPU's magazine of it; else `pool`'s slow path. Out of line, as a tail call (see
+/// [`alloc_slow`]).
+///
+/// # Safety
+///
+/// Interrupts are disabled, `mag` is this CPU's magazine of `pool`, and the caller holds no
+/// reference to this CPU's magazines of the other pools.
+#[inline(never)]
+unsafe fn free_slow(
+    pool: &KernelPool,
+    mag: &mut Magazine,
+    page: *mut bindings::page,
+    order: u32,
+    kind: c_int,
+) -> c_int {
     if let Some(owner) = NodePools::get().and_then(|pools| pools.owner_elsewhere(pool, page)) {
         // SAFETY: Interrupts are disabled; `mag` is not used again, and no other reference to
         // this CPU's magazine of the owner is live.
