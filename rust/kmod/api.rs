@@ -77,54 +77,69 @@ unsafe extern "C" fn pcpbuddy_rs_alloc(
         }
         return allocation;
     }
-    // SAFETY: Interrupts are disabled (the function's contract); `mag` is not used again.
-    unsafe { alloc_slow(pool, mag, order, folio) }
+    match pool.alloc_slow(mag, order, folio) {
+        Ok((page, compound)) => RsAllocation { page, compound },
+        Err(_) => RsAllocation {
+            page: core::ptr::null_mut(),
+            compound: false,
+        },
+    }
 }
 
-/// An allocation `mag` could not serve: `pool`'s slow path, then the other nodes' pools, nearest
-/// first, counted in `pool`'s `node_fallbacks` (none with a single pool). Out of line, as a tail
-/// call: the entry point's common path then saves no register for it.
+/// An allocation `local` could not serve: from the other nodes' pools, nearest first, counted
+/// in `local`'s `node_fallbacks` ([`KernelPool::alloc_slow`] calls it, with more than one pool).
 ///
 /// # Safety
 ///
-/// Interrupts are disabled, `mag` is this CPU's magazine of `pool`, and the caller holds no
-/// reference to this CPU's magazines of the other pools.
+/// Interrupts are disabled, and the caller holds no reference to this CPU's magazines of the
+/// other pools.
+#[cold]
 #[inline(never)]
-unsafe fn alloc_slow(
+pub(crate) unsafe fn alloc_elsewhere(
     local: &KernelPool,
-    mag: &mut Magazine,
     order: u32,
     folio: bool,
-) -> RsAllocation {
-    match local.alloc_slow(mag, order, folio) {
-        Ok((page, compound)) => return RsAllocation { page, compound },
-        Err(e) if e == ENOMEM => {}
-        Err(_) => {
-            return RsAllocation {
-                page: core::ptr::null_mut(),
-                compound: false,
+) -> Result<(*mut bindings::page, bool)> {
+    let pools = NodePools::get().ok_or(ENOMEM)?;
+    for pool in pools.fallbacks(local) {
+        // SAFETY: Interrupts are disabled; no other reference to this magazine is live.
+        let Some(mag) = (unsafe { pool.this_cpu_magazine() }) else {
+            continue;
+        };
+        if let Ok(allocation) = pool.alloc(mag, order, folio) {
+            // Interrupts are off on this CPU: its counter's only writer.
+            if let Some(stats) = local.core().platform().try_cpu_stats(current_cpu()) {
+                stats.node_fallbacks.inc();
             }
+            return Ok(allocation);
         }
     }
-    if let Some(pools) = NodePools::get() {
-        for pool in pools.fallbacks(local) {
-            // SAFETY: Interrupts are disabled; no other reference to this magazine is live.
-            let Some(mag) = (unsafe { pool.this_cpu_magazine() }) else {
-                continue;
-            };
-            if let Ok((page, compound)) = pool.alloc(mag, order, folio) {
-                // Interrupts are off on this CPU: its counter's only writer.
-                if let Some(stats) = local.core().platform().try_cpu_stats(current_cpu()) {
-                    stats.node_fallbacks.inc();
-                }
-                return RsAllocation { page, compound };
-            }
-        }
-    }
-    RsAllocation {
-        page: core::ptr::null_mut(),
-        compound: false,
-    }
+    Err(ENOMEM)
+}
+
+/// A free of a page that `local` does not hold, from this CPU: through this CPU's magazine of
+/// the pool that does, if another node's pool does; `None` if none does.
+///
+/// # Safety
+///
+/// Interrupts are disabled, and the caller holds no reference to this CPU's magazines of the
+/// other pools.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_elsewhere(
+    local: &KernelPool,
+    page: *mut bindings::page,
+    order: u32,
+    folio: bool,
+) -> Option<Result> {
+    let owner = NodePools::get()?.owner_elsewhere(local, page)?;
+    // SAFETY: Interrupts are disabled; no other reference to this magazine is live.
+    let mag = unsafe { owner.this_cpu_magazine() }?;
+    Some(if folio {
+        owner.free_folio(mag, page, order)
+    } else {
+        owner.free_pages(mag, page, order)
+    })
 }
 
 /// Fires `pcpbuddy_alloc` for an allocation the magazine served, and returns it.
@@ -164,44 +179,6 @@ unsafe extern "C" fn pcpbuddy_rs_free(
             FastFree::Declined => {}
         }
     }
-    // SAFETY: Interrupts are disabled (the function's contract); `mag` is not used again.
-    unsafe { free_slow(pool, mag, page, order, kind) }
-}
-
-/// A free that `pool`'s magazine did not take: a page of another node's pool goes to its owner,
-/// through this CPU's magazine of it; else `pool`'s slow path. Out of line, as a tail call (see
-/// [`alloc_slow`]).
-///
-/// # Safety
-///
-/// Interrupts are disabled, `mag` is this CPU's magazine of `pool`, and the caller holds no
-/// reference to this CPU's magazines of the other pools.
-#[inline(never)]
-unsafe fn free_slow(
-    pool: &KernelPool,
-    mag: &mut Magazine,
-    page: *mut bindings::page,
-    order: u32,
-    kind: c_int,
-) -> c_int {
-    if let Some(owner) = NodePools::get().and_then(|pools| pools.owner_elsewhere(pool, page)) {
-        // SAFETY: Interrupts are disabled; `mag` is not used again, and no other reference to
-        // this CPU's magazine of the owner is live.
-        if let Some(owner_mag) = unsafe { owner.this_cpu_magazine() } {
-            return free_local(owner, owner_mag, page, order, kind);
-        }
-    }
-    free_local(pool, mag, page, order, kind)
-}
-
-/// A free that `pool`'s magazine fast path did not take, through `mag` (traced by the callee).
-fn free_local(
-    pool: &KernelPool,
-    mag: &mut Magazine,
-    page: *mut bindings::page,
-    order: u32,
-    kind: c_int,
-) -> c_int {
     let result = match kind {
         FREE_PAGES => pool.free_pages_slow(mag, page, order),
         FREE_FOLIO => pool.free_folio(mag, page, order),

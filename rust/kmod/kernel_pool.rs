@@ -83,6 +83,9 @@ pub(crate) struct KernelPool {
     config: Config,
     /// Its place in its [`NodePools`] (0 for a pool of its own).
     slot: usize,
+    /// Its set has other pools (one per node): a failed allocation falls back to them, and a
+    /// free of a page not in this pool is routed to its owner among them (published pools only).
+    siblings: bool,
     pageblock_order: u32,
     core: CorePool<KernelPlatform>,
     memmap_base: usize,
@@ -194,6 +197,7 @@ impl KernelPool {
             Self {
                 config,
                 slot: 0,
+                siblings: false,
                 pageblock_order: order,
                 core,
                 memmap_base,
@@ -209,9 +213,16 @@ impl KernelPool {
         )?)
     }
 
-    /// Places the pool in a [`NodePools`] set.
-    pub(crate) fn set_slot(&mut self, slot: usize) {
+    /// Places the pool in a [`NodePools`] set of `siblings` + 1 pools.
+    pub(crate) fn set_slot(&mut self, slot: usize, siblings: usize) {
         self.slot = slot;
+        self.siblings = siblings > 0;
+    }
+
+    /// The pool routes to other node's pools: it has some and is published.
+    #[inline(always)]
+    fn routes(&self) -> bool {
+        self.siblings && self.published
     }
 
     /// Marks the pool as published (its set's `publish` publishes its magazines to the API's
@@ -380,8 +391,27 @@ impl KernelPool {
             .map(|allocation| self.hand_out(allocation))
     }
 
-    /// [`KernelPool::alloc_fast`], else [`KernelPool::alloc_slow`], traced either way: for
-    /// callers off the hot path.
+    /// Everything [`KernelPool::alloc_fast`] does not serve (traced by the core); if this pool
+    /// has nothing, the other nodes' pools ([`crate::api::alloc_elsewhere`]).
+    #[inline(never)]
+    pub(crate) fn alloc_slow(
+        &self,
+        mag: &mut Magazine,
+        order: u32,
+        folio: bool,
+    ) -> Result<(*mut bindings::page, bool)> {
+        match self.alloc_slow_here(mag, order, folio) {
+            Err(e) if e == ENOMEM && self.routes() => {
+                // SAFETY: A published pool's slow path runs in an entry point (interrupts
+                // disabled), which holds no magazine of the other pools.
+                unsafe { crate::api::alloc_elsewhere(self, order, folio) }
+            }
+            result => result,
+        }
+    }
+
+    /// [`KernelPool::alloc_fast`], else this pool's own slow path, traced either way: for callers
+    /// off the hot path. No fallback to other nodes' pools.
     pub(crate) fn alloc(
         &self,
         mag: &mut Magazine,
@@ -394,12 +424,12 @@ impl KernelPool {
             }
             return Ok(allocation);
         }
-        self.alloc_slow(mag, order, folio)
+        self.alloc_slow_here(mag, order, folio)
     }
 
-    /// Everything [`KernelPool::alloc_fast`] does not serve (traced by the core).
-    #[inline(never)]
-    pub(crate) fn alloc_slow(
+    /// This pool's slow path.
+    #[inline(always)]
+    fn alloc_slow_here(
         &self,
         mag: &mut Magazine,
         order: u32,
@@ -460,11 +490,31 @@ impl KernelPool {
         order: u32,
     ) -> Result {
         let Some(index) = self.index_of(page) else {
-            return Err(self.refuse(mag.cpu(), FreeError::OutOfPool, page, order));
+            return self.free_elsewhere(mag, page, order, false);
         };
         self.core
             .free_with(mag, index, order, false, || Self::give_back(page))
             .map_err(|e| self.misuse(e, page, order))
+    }
+
+    /// A free of a page this pool does not hold: to its owner among the other nodes' pools
+    /// ([`crate::api::free_elsewhere`]), else refused as not the pool's.
+    #[cold]
+    fn free_elsewhere(
+        &self,
+        mag: &mut Magazine,
+        page: *mut bindings::page,
+        order: u32,
+        folio: bool,
+    ) -> Result {
+        if self.routes() {
+            // SAFETY: A published pool's free runs in an entry point (interrupts disabled),
+            // which holds only `mag`, this pool's magazine.
+            if let Some(result) = unsafe { crate::api::free_elsewhere(self, page, order, folio) } {
+                return result;
+            }
+        }
+        Err(self.refuse(mag.cpu(), FreeError::OutOfPool, page, order))
     }
 
     /// [`KernelPool::free_pages_fast`], else [`KernelPool::free_pages_slow`], traced either way:
@@ -507,7 +557,9 @@ impl KernelPool {
         page: *mut bindings::page,
         order: u32,
     ) -> Result {
-        let index = self.index_of(page).ok_or(EINVAL)?;
+        let Some(index) = self.index_of(page) else {
+            return self.free_elsewhere(mag, page, order, true);
+        };
         self.core
             .free(mag, index, order, true)
             .map_err(|e| self.misuse(e, page, order))

@@ -67,8 +67,9 @@ impl NodePools {
         if pools.is_empty() {
             return Err(ENODEV);
         }
+        let siblings = pools.len() - 1;
         for (slot, pool) in pools.iter_mut().enumerate() {
-            pool.set_slot(slot);
+            pool.set_slot(slot, siblings);
         }
         let mut fallback = KVec::with_capacity(pools.len(), GFP_KERNEL)?;
         for pool in pools.iter() {
