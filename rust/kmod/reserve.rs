@@ -111,6 +111,9 @@ unsafe impl Send for Pageblock {}
 // SAFETY: `&Pageblock` only reads immutable fields.
 unsafe impl Sync for Pageblock {}
 
+/// How many more times [`Pageblock::acquire_retrying`] tries a CMA or contig block, 20 ms apart.
+const TRANSIENT_RETRIES: usize = 3;
+
 impl Pageblock {
     /// Takes one block of `2^order` pages from `source`, on NUMA node `nid` if it is not
     /// `NUMA_NO_NODE` (CMA ignores the node: the area is where it is). With `strict` (one pool
@@ -196,7 +199,29 @@ impl Pageblock {
         })
     }
 
-    /// Tries each source of `policy` in turn (`strict`: see [`Pageblock::acquire`]).
+    /// [`Pageblock::acquire`], trying again a few times, 20 ms apart, while CMA or contig has no
+    /// block: those ranges migrate what the kernel put there first, and a page under I/O or
+    /// briefly pinned makes that fail for a moment (seen: one block of a whole-area CMA load
+    /// refused once in a test run, fine right after). Load time only.
+    pub(crate) fn acquire_retrying(
+        source: Source,
+        order: u32,
+        nid: i32,
+        strict: bool,
+    ) -> Result<Self> {
+        let mut result = Self::acquire(source, order, nid, strict);
+        for _ in 0..TRANSIENT_RETRIES {
+            if source == Source::Pages || !matches!(result, Err(e) if e == ENOMEM) {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
+            result = Self::acquire(source, order, nid, strict);
+        }
+        result
+    }
+
+    /// Tries each source of `policy` in turn; the last one (whose failure fails the load) with
+    /// [`Pageblock::acquire_retrying`]. `strict`: see [`Pageblock::acquire`].
     pub(crate) fn acquire_any(
         policy: SourcePolicy,
         order: u32,
@@ -204,8 +229,14 @@ impl Pageblock {
         strict: bool,
     ) -> Result<Self> {
         let mut err = ENOMEM;
-        for &source in policy.sources() {
-            match Self::acquire(source, order, nid, strict) {
+        let sources = policy.sources();
+        for (i, &source) in sources.iter().enumerate() {
+            let result = if i + 1 == sources.len() {
+                Self::acquire_retrying(source, order, nid, strict)
+            } else {
+                Self::acquire(source, order, nid, strict)
+            };
+            match result {
                 Ok(block) => return Ok(block),
                 Err(e) => err = e,
             }
@@ -274,19 +305,11 @@ impl Drop for Pageblock {
 mod tests {
     use super::*;
 
-    /// Takes a pageblock from `source` (retrying a few times: CMA and contig allocations can fail
-    /// transiently while pages in the range are being migrated), checks it and gives it back.
+    /// Takes a pageblock from `source` (retrying transient failures), checks it and gives it
+    /// back.
     fn round_trip(source: Source) -> Result {
         let order = glue::pageblock_order();
-        let mut block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE, false);
-        for _ in 0..5 {
-            if block.is_ok() {
-                break;
-            }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
-            block = Pageblock::acquire(source, order, bindings::NUMA_NO_NODE, false);
-        }
-        let block = block?;
+        let block = Pageblock::acquire_retrying(source, order, bindings::NUMA_NO_NODE, false)?;
         let aligned = block.pfn() % (1 << order) == 0;
         assert!(aligned);
         assert_eq!(block.source(), source);

@@ -101,7 +101,7 @@ impl<Pl: Platform> Pool<Pl> {
     /// they were allocated as a folio.
     ///
     /// Never takes another CPU's lock. On error nothing changes but the CPU's error counter.
-    #[inline]
+    #[inline(always)]
     pub fn free(
         &self,
         mag: &mut Magazine,
