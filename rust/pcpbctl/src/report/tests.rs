@@ -222,7 +222,7 @@ fn dates() {
 /// and with `$PCPBCTL_SWEEP` (a sweep's `sweep.json`) the sweep's plots too, to look at them:
 /// `PCPBCTL_RAW=.../raw.json PCPBCTL_PLOT_DIR=/tmp/x cargo test plots_of_raw -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "a tool to redraw a real run's plots by hand (needs PCPBCTL_RAW and PCPBCTL_PLOT_DIR), not a check"]
 fn plots_of_raw() {
     let read = |var: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(std::env::var(var).unwrap()).unwrap())
