@@ -18,7 +18,7 @@ use pcpbuddy_core::{AllocError, FreeError, Magazine, Policy};
 
 /// Operations per thread (Miri, with its data-race detector and weak-memory
 /// emulation, runs a small number).
-const ROUNDS: usize = if cfg!(miri) { 150 } else { 20_000 };
+const ROUNDS: usize = if cfg!(miri) { 60 } else { 20_000 };
 const DOUBLE_FREE_ROUNDS: usize = if cfg!(miri) { 3 } else { 200 };
 
 fn xorshift(seed: &mut u64) -> u64 {
