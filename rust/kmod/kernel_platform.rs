@@ -183,9 +183,9 @@ impl Platform for KernelPlatform {
 
     fn uncompound(&self, block: usize) {
         let head = self.first_page[block];
-        // SAFETY: The core calls this for a wholly free block that kept the compound state of
-        // a folio of the block order, under the block holder's lock, before handing any of its
-        // pages out: the pages are the pool's and nobody else looks at them (type invariant for
+        // The core calls this for a wholly free block that kept the compound state of a folio
+        // of the block order, under the block holder's lock, before handing any of its pages out.
+        // SAFETY: So the pages are the pool's and nobody else looks at them (type invariant for
         // `head`).
         unsafe { glue::uncompound(head, self.order) };
         // The head keeps the pool's reference, as every free page has.

@@ -141,10 +141,10 @@ impl Device {
             req.peak_map = map.as_mut_ptr() as u64;
             req.peak_map_len = u32::try_from(blocks).map_err(|_| io::Error::from(Errno::EINVAL))?;
         }
-        // SAFETY: The descriptor is open; `PCPBUDDY_IOC_BENCH` reads and writes a
-        // `struct pcpbuddy_bench`, which `Bench` is (rust/uapi, checked against the header), and
-        // writes at most `peak_map_len` `struct pcpbuddy_bench_block` at `peak_map`, which `map`
-        // holds; both live across the call.
+        // `PCPBUDDY_IOC_BENCH` reads and writes a `struct pcpbuddy_bench`, which `Bench` is
+        // (rust/uapi, checked against the header), and writes at most `peak_map_len`
+        // `struct pcpbuddy_bench_block` at `peak_map`, which `map` holds.
+        // SAFETY: The descriptor is open and both buffers live across the call.
         unsafe { ioc_bench(self.fd(), &mut *req) }?;
         Ok(outcome(&req, &map))
     }
