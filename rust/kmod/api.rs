@@ -168,10 +168,10 @@ unsafe extern "C" fn pcpbuddy_rs_free(
     let (pool, mag) = unsafe { local(pool, mag) };
     if kind == FREE_PAGES {
         match pool.free_pages_fast(mag, page, order) {
-            FastFree::Cached => {
+            FastFree::Cached { remote } => {
                 if trace::free_enabled() {
                     // Last, as a tail call (see `pcpbuddy_rs_alloc`).
-                    return free_traced(page, order);
+                    return free_traced(page, order, remote);
                 }
                 return 0;
             }
@@ -193,8 +193,8 @@ unsafe extern "C" fn pcpbuddy_rs_free(
 /// Fires `pcpbuddy_free` for a free into this CPU's magazine; returns 0 (success).
 #[cold]
 #[inline(never)]
-extern "C" fn free_traced(page: *mut bindings::page, order: c_uint) -> c_int {
-    trace::free_cached(page, order);
+extern "C" fn free_traced(page: *mut bindings::page, order: c_uint, remote: bool) -> c_int {
+    trace::free_cached(page, order, remote);
     0
 }
 

@@ -129,8 +129,8 @@ impl MiscDevice for PoolDevice {
     fn ioctl(me: Pin<&PoolDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let pools = NodePools::get().ok_or(ENODEV)?;
         // Node-0 semantics for what has one pool's answer: the policy (set on every pool
-        // alike), the benchmark and the replay (which size themselves by it; their API calls
-        // go to each CPU's own node's pool).
+        // alike). The benchmark and the replay size themselves by the first pool too, and act
+        // on every pool (their API calls go to each CPU's own node's pool).
         let pool = pools.first();
         let user = UserSlice::new(UserPtr::from_addr(arg), _IOC_SIZE(cmd));
         match cmd {
@@ -146,8 +146,8 @@ impl MiscDevice for PoolDevice {
             uapi::IOC_DRAIN => drain(pools, user.reader())?,
             // ABI 1's structure is the current one's beginning: `in_out` reads and writes what
             // the command's size says.
-            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pool, user)?,
-            uapi::IOC_REPLAY => replay(pool, user)?,
+            uapi::IOC_BENCH | uapi::IOC_BENCH_V1 => bench(pools, user)?,
+            uapi::IOC_REPLAY => replay(pools, user)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -417,12 +417,12 @@ fn drain(pools: &NodePools, mut reader: UserSliceReader) -> Result {
     Ok(())
 }
 
-fn bench(pool: &KernelPool, user: UserSlice) -> Result {
-    in_out::<uapi::Bench>(user, |req| crate::bench::run(pool, req))
+fn bench(pools: &NodePools, user: UserSlice) -> Result {
+    in_out::<uapi::Bench>(user, |req| crate::bench::run(pools, req))
 }
 
-fn replay(pool: &KernelPool, user: UserSlice) -> Result {
-    in_out::<uapi::Replay>(user, |req| crate::replay::run(pool, req))
+fn replay(pools: &NodePools, user: UserSlice) -> Result {
+    in_out::<uapi::Replay>(user, |req| crate::replay::run(pools, req))
 }
 
 /// Reads a request of a long-running ioctl (bench, replay), runs it and writes the results back,

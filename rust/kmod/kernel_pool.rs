@@ -526,9 +526,9 @@ impl KernelPool {
         order: u32,
     ) -> Result {
         match self.free_pages_fast(mag, page, order) {
-            FastFree::Cached => {
+            FastFree::Cached { remote } => {
                 if crate::trace::free_enabled() {
-                    crate::trace::free_cached(page, order);
+                    crate::trace::free_cached(page, order, remote);
                 }
                 Ok(())
             }

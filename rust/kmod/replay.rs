@@ -37,6 +37,7 @@ use crate::{
     bench::{self, Api, Backend, FloorApi, Instant, KernelApi, NoHotplug, PoolApi, Session},
     glue,
     kernel_pool::KernelPool,
+    nodes::NodePools,
     uapi,
 };
 use core::{
@@ -445,8 +446,11 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     0
 }
 
-/// Runs the replay described by `req` and fills in its results.
-pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
+/// Runs the replay described by `req` and fills in its results: sized by the first pool, whose
+/// fragmentation it samples; the policy, the drains and the counters are every pool's (as for
+/// the benchmark, [`bench::run`]).
+pub(crate) fn run(pools: &NodePools, req: &mut uapi::Replay) -> Result {
+    let pool = pools.first();
     let backend = check_header(req)?;
     // Copied before taking the hotplug lock: a page fault must not wait under it.
     let ops = read_ops(req)?;
@@ -454,7 +458,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     let cpus = run_cpus(req.cpu_mask)?;
     let trace = Trace::new(pool, &ops, &cpus)?;
     drop(ops);
-    let session = Session::begin(pool, backend)?;
+    let session = Session::begin(pools, backend)?;
 
     let mut handles = KVVec::with_capacity(trace.meta.len(), GFP_KERNEL)?;
     for _ in 0..trace.meta.len() {
@@ -523,13 +527,13 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Replay) -> Result {
     shared.abort.store(aborted, Release);
     let mut interrupted = false;
     shared.ready.wait();
-    let before = bench::counters(pool);
+    let before = bench::counters(pools);
     shared.start_ns.store(shared.clock.now(), Relaxed);
     shared.go.store(true, Release);
     bench::wait_for(&shared.stop, &mut interrupted, POLL, || {
         shared.streamed.load(Acquire) == threads
     });
-    let after = bench::counters(pool);
+    let after = bench::counters(pools);
     let start = shared.start_ns.load(Relaxed);
     let end = shared.end_ns.load(Relaxed).max(start);
     let mut samples = [uapi::BenchSample::default(); uapi::REPLAY_SAMPLES];

@@ -59,12 +59,13 @@ pub(crate) fn alloc_fast(page: *mut bindings::page, order: u32, folio: bool) {
     unsafe { rust_do_trace_pcpbuddy_alloc(glue::page_to_pfn(page) as c_ulong, order, folio, false) }
 }
 
-/// Fires `pcpbuddy_free` for a free of plain pages into this CPU's magazine (`remote=0`,
-/// `folio=0`): the event the core leaves to the caller of `Pool::free_fast`.
+/// Fires `pcpbuddy_free` for a free of plain pages into this CPU's magazine (`folio=0`;
+/// `remote`: of a block someone else holds): the event the core leaves to the caller of
+/// `Pool::free_fast`.
 #[inline(never)]
-pub(crate) fn free_cached(page: *mut bindings::page, order: u32) {
+pub(crate) fn free_cached(page: *mut bindings::page, order: u32, remote: bool) {
     // SAFETY: As above.
-    unsafe { rust_do_trace_pcpbuddy_free(glue::page_to_pfn(page) as c_ulong, order, false, false) }
+    unsafe { rust_do_trace_pcpbuddy_free(glue::page_to_pfn(page) as c_ulong, order, false, remote) }
 }
 
 /// Fires the tracepoint of `event` if it is enabled. `pfn_of(page index)` gives a page's pfn;

@@ -8,6 +8,7 @@
 . "$(dirname "$0")/../lib/pcpbuddy.sh"
 
 SIZE_MB=32
+PCPBCTL=$TOP/rust/pcpbctl/target/release/pcpbctl
 
 # The nodes with memory, and the first CPU of each.
 nodes=$(cat /sys/devices/system/node/has_memory 2>/dev/null | tr ',' ' ' | sed 's/-/ /')
@@ -45,7 +46,7 @@ node_free_kb() {
 	echo $((kb + pcp))
 }
 
-ktap_set_plan 9
+ktap_set_plan 10
 before0=$(node_free_kb 0)
 before1=$(node_free_kb 1)
 load_pool node=-1 size_mb=$SIZE_MB || ktap_exit_fail_msg "cannot load $MODULE node=-1"
@@ -110,6 +111,22 @@ fallback_counted() {
 		[ "$(nstat 1 total.node_fallbacks)" = 0 ]
 }
 ktap_test_result "an exhausted local pool falls back to the other node's, counted" fallback_counted
+
+# The benchmark on a CPU of node 1 only: its API calls reach node 1's pool, so pool-classic
+# must switch that pool's ownership off (no block claimed, degrade refills instead) and the
+# counters must come from it (before, the run set, drained and counted node 0's pool alone).
+bench_every_pool() {
+	local out
+	out=$("$PCPBCTL" bench repeat --order 0 --cpus "$cpu1" --ops 3000 --backends pool-classic,pool --json) || return 1
+	echo "$out" | python3 -c '
+import json, sys
+runs = {r["params"]["backend"]: r["result"]["counters"] for r in json.load(sys.stdin)}
+print({b: {k: c[k] for k in ("refill_claim", "refill_degrade", "frees_local")} for b, c in runs.items()})
+classic, pool = runs["pool-classic"], runs["pool"]
+sys.exit(not (classic["refill_claim"] == 0 and classic["refill_degrade"] > 0
+              and pool["refill_claim"] > 0 and pool["frees_local"] > 0))'
+}
+ktap_test_result "a benchmark on node 1's CPU sets the policy of and counts node 1's pool" bench_every_pool
 
 hotplug_under_load() {
 	local pids="" rc=0 cpu round

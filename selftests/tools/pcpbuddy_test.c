@@ -14,7 +14,7 @@
  *   warm CPU N            allocate N order-0 pages on CPU and free them there (fills its cache)
  *   remote ACPU FCPU N    allocate N order-0 pages on ACPU, free them on FCPU
  *   pfns ACPU FCPU N      as remote, and print "pfn P" for each page (its node: test_numa)
- *   fragment CPU          leave two pages allocated in a block, drain CPU, free one, allocate again
+ *   fragment CPU          leave two pages allocated in a block, drain CPU, free one, allocate two
  *   hold N                allocate N order-0 pages, print "held", sleep until killed
  *   stress SECONDS        random orders, random CPUs (including remote frees) until time is up
  *   bench P B ORDER OPS ALLOC_MASK FREE_MASK BATCH
@@ -304,9 +304,18 @@ static int cmd_fragment(int cpu)
 	struct pcpbuddy_alloc a = alloc_or_die(0, cpu, 0);
 	struct pcpbuddy_alloc b = alloc_or_die(0, cpu, 0);
 
+	struct pcpbuddy_alloc c;
+
 	drain(cpu);	/* the block, partly used, becomes a fragment */
-	free_or_die(a.handle, cpu, 0, 0);	/* still partly used: b */
-	a = alloc_or_die(0, cpu, 0);	/* refill recovers the fragment first */
+	/*
+	 * Still partly used (b). The page waits in the CPU's magazine, which the drain emptied,
+	 * and the next allocation takes it back from there; the one after it finds the magazine
+	 * empty, and its refill recovers the fragment first.
+	 */
+	free_or_die(a.handle, cpu, 0, 0);
+	a = alloc_or_die(0, cpu, 0);
+	c = alloc_or_die(0, cpu, 0);
+	free_or_die(c.handle, cpu, 0, 0);
 	free_or_die(a.handle, cpu, 0, 0);
 	free_or_die(b.handle, cpu, 0, 0);
 	verify_or_die();

@@ -138,20 +138,20 @@ impl BlockMeta {
         BlockKind::decode(self.shared.state.load(Ordering::Acquire))
     }
 
-    /// Where a small unit of this block freed on `cpu` goes: `Some(true)` into `cpu`'s magazine
-    /// (the block is owned by `cpu`, or shared), `Some(false)` parked for its holder (owned by
-    /// another CPU, or a fragment), `None` nowhere (a free block has nothing allocated). A few
-    /// compares of the state word, without decoding it (the fast free's test). Lock-free; may
-    /// be stale, as `kind`.
+    /// Who a unit of this block freed on `cpu` goes to: `Some(true)` `cpu` itself (the block is
+    /// owned by `cpu`, or shared), `Some(false)` someone else (owned by another CPU, or a
+    /// fragment of the global pool), `None` nobody (a free block has nothing allocated). One or
+    /// two compares of the state word, without decoding it (the fast free's test). Lock-free;
+    /// may be stale, as `kind`.
     #[inline]
-    pub fn free_goes_to_magazine(&self, cpu: u32) -> Option<bool> {
+    pub fn held_by(&self, cpu: u32) -> Option<bool> {
         let state = self.shared.state.load(Ordering::Acquire);
         if state == BlockKind::Owned(cpu).encode() || state == KIND_SHARED {
             Some(true)
-        } else if state & 0b11 == KIND_OWNED || state == KIND_FRAGMENT {
-            Some(false)
-        } else {
+        } else if state == KIND_FREE {
             None
+        } else {
+            Some(false)
         }
     }
 

@@ -3,7 +3,10 @@
 //!
 //! # Protocol
 //!
-//! A remote free of the unit `(off, k)` of block `b`:
+//! A remote free of the unit `(off, k)` of block `b` (a small unit first waits in the freeing
+//! CPU's magazine, `CACHED`, and enters the protocol when the magazine gives it back, with a
+//! plain store to `PARKED` by the magazine's CPU, the byte's only writer; see
+//! `pool/front.rs`):
 //!
 //! 1. turns the unit's byte from `ALLOC` into `PARKED` with a compare-and-swap
 //!    (`Buddy::try_free`): the free's validation and linearisation point. This is the only

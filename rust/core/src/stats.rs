@@ -154,10 +154,12 @@ counters! {
         allocs_slow,
         /// Pages returned by successful frees.
         freed_pages,
-        /// Frees into this CPU's magazine without a lock (a block it owns, or a shared one).
+        /// Frees of small units of blocks this CPU holds (owned, or shared) into its magazine,
+        /// without a lock.
         frees_fast,
-        /// Frees into a block held by someone else (another CPU, or the global pool as a
-        /// fragment), parked for the holder lock-free.
+        /// Frees of units of blocks someone else holds (another CPU, or the global pool as a
+        /// fragment), lock-free: small ones into this CPU's magazine (handed out here again, or
+        /// parked for the holder when the magazine gives them back), larger ones parked at once.
         frees_remote,
         /// Allocations that failed with `OutOfMemory`.
         alloc_failures,
@@ -165,6 +167,9 @@ counters! {
         alloc_bad_order,
         /// Calls refused because they came from NMI context (kernel glue).
         nmi_refused,
+        /// Units parked for their block's holder: remote frees of orders above the magazine's at
+        /// once, small ones when the magazine gave them back.
+        parked_units,
         /// Blocks notified of remote frees (outbox flushes, on the CPU's slow paths).
         notifies,
         /// Allocations this pool could not serve that another node's pool did (kernel glue,

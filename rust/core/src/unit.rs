@@ -13,7 +13,7 @@
 //! | [`NONE`] | not the first page of a unit | the block's holder (split, merge) |
 //! | [`FREE`] | free in the block's buddy | the block's holder |
 //! | [`ALLOC`] | handed out to a user | any CPU's free, by compare-and-swap (to `CACHED` or `PARKED`) |
-//! | [`CACHED`] | free, in one CPU's magazine or loose stack | that CPU only |
+//! | [`CACHED`] | free, in one CPU's magazine or loose stack | that CPU only (to `ALLOC`, back into its buddy, or `PARKED` for the block's holder) |
 //! | [`PARKED`] | freed by a CPU that does not hold the block, waiting for the holder | the holder (absorbs it) |
 //!
 //! The block's *holder* is the owning CPU's cache lock, or the global lock for blocks in the

@@ -60,7 +60,8 @@ fn on_cpu<T: Send + 'static>(
     thread::spawn(move || (f(&pool, &mut mag), mag))
 }
 
-/// Remote frees of order-0 `pages` by `mag`'s CPU, each notified at once, on a thread of its own.
+/// Remote frees of order-0 `pages` by `mag`'s CPU, on a thread of its own: each goes into the
+/// magazine, which then gives it back at once (parked for the block's holder and notified).
 fn remote_frees(
     pool: &Arc<StdPool>,
     mag: Magazine,
@@ -69,7 +70,7 @@ fn remote_frees(
     on_cpu(pool, mag, move |pool, mag| {
         for page in pages {
             free(pool, mag, page, 0).unwrap();
-            pool.flush_outbox(mag);
+            pool.flush_magazine(mag);
         }
     })
 }
@@ -177,7 +178,7 @@ fn owner_cached_free_vs_remote_double_free() {
         let b = alloc(&pool, &mut mags[0], 0);
         let t1 = on_cpu(&pool, mags.pop().unwrap(), move |pool, mag| {
             let r = free(pool, mag, a, 0);
-            pool.flush_outbox(mag);
+            pool.flush_magazine(mag);
             r
         });
         let r0 = free(&pool, &mut mags[0], a, 0);

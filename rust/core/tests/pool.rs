@@ -107,18 +107,22 @@ fn remote_free_goes_to_owner() {
         t.free(1, p, 0).unwrap();
     }
     let s1 = t.stats(1);
-    assert_eq!(s1.frees_remote, 16);
+    assert_eq!((s1.frees_remote, s1.frees_fast), (16, 0));
     assert_eq!(s1.global_locks, 0, "a remote free takes no global lock");
-    assert_eq!(t.pool.block_info(pages[0] >> 4).unwrap().parked_pages, 16);
+    // They wait in CPU 1's magazine, where CPU 1 could hand them out again.
+    assert_eq!(t.mags[1].len(0), 16);
+    assert_eq!(t.pool.block_info(pages[0] >> 4).unwrap().parked_pages, 0);
     t.verify();
-    // Notifications wait in CPU 1's outbox until its next slow path (here: a flush).
+    // What CPU 1's magazine gives back (here: a flush) is parked for the owner, with one
+    // notification for the block.
     let mag1 = &mut t.mags[1];
     t.pool.flush_magazine(mag1);
-    assert_eq!(
-        t.stats(1).notifies,
-        1,
-        "16 frees into one block: one notification"
-    );
+    let s1 = t.stats(1);
+    assert_eq!(t.pool.block_info(pages[0] >> 4).unwrap().parked_pages, 16);
+    assert_eq!(s1.parked_units, 16);
+    assert_eq!(s1.notifies, 1, "16 frees into one block: one notification");
+    assert_eq!(s1.global_locks, 0, "parking takes no global lock");
+    t.verify();
     // The owner absorbs on its slow path: its block is full, so it absorbs before refilling.
     let again = t.alloc(0, 4);
     let s0 = t.stats(0);
@@ -128,6 +132,27 @@ fn remote_free_goes_to_owner() {
         "absorbed memory was reused, no new claim"
     );
     t.free(0, again, 4).unwrap();
+    t.done();
+}
+
+/// The `rand` shape on the freeing side: a page freed by a CPU that does not own it is handed
+/// out there again from the magazine, with no handoff to the owner and no slow path.
+#[test]
+fn remote_free_is_reused_by_the_freeing_cpu() {
+    let mut t = T::new(4, 4, 2);
+    let a = t.alloc(0, 0);
+    t.free(1, a, 0).unwrap();
+    let before = t.stats(1);
+    assert_eq!(t.alloc(1, 0), a);
+    let s = t.stats(1).since(&before);
+    assert_eq!(
+        (s.allocs, s.allocs_slow, s.parked_units),
+        (1, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(t.kind(a), BlockKind::Owned(0), "the block stays CPU 0's");
+    t.verify();
+    t.free(0, a, 0).unwrap();
     t.done();
 }
 
@@ -213,9 +238,11 @@ fn trace_events() {
             },
         ]
     );
-    // The drain of a partly used block makes a fragment; the next refill recovers it.
-    let mag = &mut t.mags[0];
-    t.pool.flush_magazine(mag);
+    // The drain of a partly used block makes a fragment; the next refill recovers it (CPU 1's
+    // magazine flushed first, so that its allocation must refill).
+    for mag in &mut t.mags {
+        t.pool.flush_magazine(mag);
+    }
     t.pool.platform().take_events();
     t.pool.drain_cpu(0);
     let events = t.pool.platform().take_events();
@@ -235,6 +262,14 @@ fn trace_events() {
     }));
     t.free(0, c, 2).unwrap();
     t.free(1, d, 0).unwrap();
+    // The magazines give everything back (CPU 0 had cached `c` for CPU 1, the block's owner
+    // now); then CPU 0 keeps a whole block in its cache.
+    for mag in &mut t.mags {
+        t.pool.flush_magazine(mag);
+    }
+    let e = t.alloc(0, 4);
+    t.free(0, e, 4).unwrap();
+    t.pool.platform().take_events();
     // An allocation that needs more than is free reclaims from the other CPU.
     let whole: Vec<usize> = (0..2).map(|_| t.alloc(1, 4)).collect();
     let events = t.pool.platform().take_events();
@@ -255,21 +290,64 @@ fn trace_events() {
     t.done();
 }
 
+/// The `exit` shape: a CPU that frees many of another CPU's pages and allocates none keeps
+/// one full stack of them to reuse and parks the rest for the owner one by one, without
+/// flushing its magazine.
 #[test]
-fn unnotified_remote_frees_are_found_by_the_owners_drain() {
-    let mut t = T::new(4, 2, 2);
-    let pages: Vec<usize> = (0..4).map(|_| t.alloc(0, 0)).collect();
+fn remote_frees_past_a_full_stack_are_parked_at_once() {
+    let mut t = T::new(9, 2, 2);
+    let pages: Vec<usize> = (0..300).map(|_| t.alloc(0, 0)).collect();
     for &p in &pages {
         t.free(1, p, 0).unwrap();
     }
+    let s1 = t.stats(1);
+    assert_eq!(t.mags[1].len(0), 256, "the stack at its limit");
+    assert_eq!((s1.frees_remote, s1.parked_units), (300, 44), "{s1:?}");
+    assert_eq!((s1.mag_flushed, s1.global_locks), (0, 0), "{s1:?}");
+    t.verify();
+    t.done();
+}
+
+#[test]
+fn unnotified_remote_frees_are_found_by_the_owners_drain() {
+    // Order 4 is above the magazine's: a remote free of it is parked at once, and its
+    // notification waits in the outbox until the freeing CPU's next slow path.
+    let mut t = T::new(6, 2, 2);
+    let pages: Vec<usize> = (0..4).map(|_| t.alloc(0, 4)).collect();
+    for &p in &pages {
+        t.free(1, p, 4).unwrap();
+    }
+    assert_eq!(t.stats(1).parked_units, 4);
     assert!(!t.mags[1].is_empty(), "the notification is still owed");
     // A drain scans every owned block whatever the queue says.
     t.pool.drain_cpu(0);
     let magazine_pages = t.mags[0].pages();
     assert_eq!(
-        t.pool.block_info(pages[0] >> 4).unwrap().free_pages,
-        16 - magazine_pages
+        t.pool.block_info(pages[0] >> 6).unwrap().free_pages,
+        64 - magazine_pages
     );
+    t.done();
+}
+
+/// The owner drains its cache while another CPU's magazine caches a page of its block: the
+/// block becomes a fragment, and the page reaches the global pool when that magazine flushes.
+#[test]
+fn cached_remote_free_survives_the_owners_drain() {
+    let mut t = T::new(4, 2, 2);
+    let a = t.alloc(0, 0);
+    t.free(1, a, 0).unwrap();
+    let mag = &mut t.mags[0];
+    t.pool.flush_magazine(mag);
+    t.pool.drain_cpu(0);
+    assert_eq!(
+        t.kind(a),
+        BlockKind::Fragment,
+        "CPU 1 still caches a page of it"
+    );
+    t.verify();
+    let mag = &mut t.mags[1];
+    t.pool.flush_magazine(mag);
+    t.verify();
     t.done();
 }
 

@@ -6,6 +6,7 @@
 use super::{config::PeakMapDest, zeroed};
 use crate::{
     kernel_pool::KernelPool,
+    nodes::NodePools,
     pcpcore::{
         block::BlockKind,
         info::{BlockInfo, FragmentationInfo},
@@ -144,9 +145,16 @@ fn sample_of(pool: &KernelPool, info: FragmentationInfo, ns: u64) -> uapi::Bench
     }
 }
 
-/// The pool's counters summed over CPUs, and the global ones.
-pub(crate) fn counters(pool: &KernelPool) -> (CpuCounters, GlobalCounters) {
-    (pool.core().total_cpu_stats(), pool.core().global_stats())
+/// The pools' counters summed over CPUs (and over the pools, one per node with `node=-1`), and
+/// the global ones summed over the pools.
+pub(crate) fn counters(pools: &NodePools) -> (CpuCounters, GlobalCounters) {
+    let mut cpu = CpuCounters::default();
+    let mut global = GlobalCounters::default();
+    for pool in pools.iter() {
+        cpu.add(&pool.core().total_cpu_stats());
+        global.add(&pool.core().global_stats());
+    }
+    (cpu, global)
 }
 
 /// The ABI's bench counters over a run: the deltas of the pool's counters from `before` to

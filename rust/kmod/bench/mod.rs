@@ -39,7 +39,7 @@ pub(crate) use measure::{counter_delta, counters, fragmentation_sample};
 pub(crate) use session::{NoHotplug, Session};
 pub(crate) use threads::{ns, wait_for, Clock, Instant, Readiness, Threads};
 
-use crate::{glue, kernel_pool::KernelPool, uapi};
+use crate::{glue, kernel_pool::KernelPool, nodes::NodePools, uapi};
 use config::{Config, Pattern};
 use core::{
     hint::spin_loop,
@@ -165,11 +165,15 @@ unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
     0
 }
 
-/// Runs the benchmark described by `req` and fills in its results.
-pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
+/// Runs the benchmark described by `req` and fills in its results. The run sizes itself by the
+/// first pool (the lowest node's, with one pool per node) and samples its fragmentation; its
+/// API calls reach each CPU's own node's pool, so the policy, the drains and the counters are
+/// every pool's.
+pub(crate) fn run(pools: &NodePools, req: &mut uapi::Bench) -> Result {
+    let pool = pools.first();
     let _no_hotplug = NoHotplug::new();
     let cfg = Config::parse(pool, req)?;
-    let session = Session::begin(pool, cfg.backend)?;
+    let session = Session::begin(pools, cfg.backend)?;
 
     let mut exchange = KVVec::new();
     let mut rings = KVVec::new();
@@ -221,7 +225,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
             peak.probe(dest)?;
         }
     }
-    let before = counters(pool);
+    let before = counters(pools);
 
     // Start one bound thread per CPU; they wait for `go`.
     // SAFETY: `thread_main` takes a `Worker`, used by its thread only; the workers and `run`
@@ -243,7 +247,7 @@ pub(crate) fn run(pool: &KernelPool, req: &mut uapi::Bench) -> Result {
     }
 
     // Results.
-    let after = counters(pool);
+    let after = counters(pools);
     if run.cfg.backend.is_pool() {
         req.counters = counter_delta(&before, &after);
     } else {

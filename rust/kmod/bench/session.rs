@@ -1,64 +1,73 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What a run holds for its length: the benchmark slot and the pool's policy ([`Session`]) and
+//! What a run holds for its length: the benchmark slot and the pools' policy ([`Session`]) and
 //! the CPUs ([`NoHotplug`]).
 
 use super::Backend;
-use crate::{kernel_pool::KernelPool, pcpcore::policy::Policy};
+use crate::{nodes::NodePools, pcpcore::policy::Policy};
 use core::sync::atomic::{
     AtomicBool,
     Ordering::{Acquire, Release},
 };
 use kernel::{bindings, prelude::*};
 
-/// Only one benchmark runs at a time: it switches the pool's policy and drains its caches.
+/// Only one benchmark runs at a time: it switches the pools' policy and drains their caches.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
-/// Holds the benchmark slot and the pool's policy; restores the policy when dropped.
+/// Holds the benchmark slot and the policy of every pool (one per node with `node=-1`: the API
+/// calls of a run reach each CPU's own node's pool); restores the policy when dropped.
 ///
 /// # Invariants
 ///
 /// While a `Session` lives, `RUNNING` is true and this session set it.
 pub(crate) struct Session<'a> {
-    pool: &'a KernelPool,
+    pools: &'a NodePools,
+    /// The policy before the run: the first pool's, which every pool shares (the policy
+    /// ioctl and debugfs file set all pools alike).
     saved: Policy,
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn begin(pool: &'a KernelPool, backend: Backend) -> Result<Self> {
+    pub(crate) fn begin(pools: &'a NodePools, backend: Backend) -> Result<Self> {
         if RUNNING.swap(true, Acquire) {
             return Err(EBUSY);
         }
         // INVARIANT: we set `RUNNING` above.
         let session = Self {
-            pool,
-            saved: pool.core().policy(),
+            pools,
+            saved: pools.first().core().policy(),
         };
-        // Benchmarks need the pool to themselves: its counters and caches are part of the
+        // Benchmarks need the pools to themselves: their counters and caches are part of the
         // measurement.
-        if backend.is_pool() && pool.core().outstanding_pages() != 0 {
+        if backend.is_pool() && pools.iter().any(|p| p.core().outstanding_pages() != 0) {
             return Err(EBUSY);
         }
         let mut policy = session.saved;
         policy.ownership = backend == Backend::Pool;
-        pool.core().set_policy(policy).map_err(|_| EINVAL)?;
+        for pool in pools.iter() {
+            pool.core().set_policy(policy).map_err(|_| EINVAL)?;
+        }
         // Every run starts from empty magazines and caches.
         session.drain();
         Ok(session)
     }
 
     pub(crate) fn drain(&self) {
-        self.pool.flush_magazines();
-        for cpu in 0..self.pool.core().nr_cpus() {
-            self.pool.core().drain_cpu(cpu);
+        for pool in self.pools.iter() {
+            pool.flush_magazines();
+            for cpu in 0..pool.core().nr_cpus() {
+                pool.core().drain_cpu(cpu);
+            }
+            pool.core().absorb_fragments_now();
         }
-        self.pool.core().absorb_fragments_now();
     }
 }
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
-        let _ = self.pool.core().set_policy(self.saved);
+        for pool in self.pools.iter() {
+            let _ = pool.core().set_policy(self.saved);
+        }
         RUNNING.store(false, Release);
     }
 }

@@ -134,9 +134,12 @@ impl<Pl: Platform> Pool<Pl> {
                     shared += 1;
                 }
                 _ => {
-                    // Someone else holds the block now: park the unit for it.
+                    // Someone else holds the block (it did when the unit was freed here, or
+                    // took the block since): park the unit for it. We cache it, so we are the
+                    // byte's only writer: a plain store.
                     buddy.store(off, unit::unit(PARKED, k, false));
                     self.note_parked(mag, block, self.group_bit(off));
+                    stats.parked_units.inc();
                 }
             }
         }
@@ -220,6 +223,7 @@ impl<Pl: Platform> Pool<Pl> {
             buddy.try_free(off, k, folio, PARKED)?;
             self.note_parked(mag, block, self.group_bit(off));
             stats.frees_remote.inc();
+            stats.parked_units.inc();
         }
         self.flush_outbox(mag);
         self.trace_free(self.geo.first_page(block) + off, k, folio, !done);

@@ -21,9 +21,15 @@ use super::{Allocation, Platform, Pool};
 pub enum FastFree {
     /// Nothing: the caller must take the slow path.
     Declined,
-    /// Pushed to this CPU's magazine; the caller fires the trace event.
-    Cached,
-    /// Parked for the block's holder; the trace event is fired.
+    /// Pushed to this CPU's magazine; the caller fires the trace event. `remote`: the unit's
+    /// block is held by someone else (another CPU, or the global pool as a fragment), to whom
+    /// it goes when the magazine gives it back unless this CPU allocates it again first.
+    Cached {
+        /// The unit's block is held by someone else.
+        remote: bool,
+    },
+    /// A remote free with the magazine's stack full: parked for the block's holder at once;
+    /// the trace event is fired.
     Parked,
 }
 
@@ -111,8 +117,8 @@ impl<Pl: Platform> Pool<Pl> {
     ) -> Result<(), FreeError> {
         // As the kernel calls it: the fast path inline, the rest out of line.
         match self.free_fast(mag, page, order, folio, &|| Ok(())) {
-            FastFree::Cached => {
-                self.trace_free(page, order, folio, false);
+            FastFree::Cached { remote } => {
+                self.trace_free(page, order, folio, remote);
                 Ok(())
             }
             FastFree::Parked => Ok(()),
@@ -156,18 +162,27 @@ impl<Pl: Platform> Pool<Pl> {
         result
     }
 
-    /// The common free of a small unit: into the magazine (a block this CPU owns, or a shared
-    /// one) or parked for the block's holder with a note in the outbox (a remote free). Returns
-    /// [`FastFree::Declined`], having changed nothing, whenever anything else applies (a large free, a full
-    /// stack or outbox, any misuse, a failed `before_commit`): the caller then calls
-    /// [`Pool::free_with`] out of line, which sorts it out and counts. So this part needs few
-    /// registers and no stack frame.
+    /// The common free of a small unit: into this CPU's magazine, whoever holds its block.
+    /// Returns [`FastFree::Declined`], having changed nothing, whenever anything else applies
+    /// (a large free, a full stack, any misuse, a failed `before_commit`): the caller then
+    /// calls [`Pool::free_with`] out of line, which sorts it out and counts. So this part needs
+    /// few registers and no stack frame.
+    ///
+    /// A unit of a block someone else holds (a *remote* free) waits in the magazine like a
+    /// local one: this CPU may hand it out again at the cost of a local free (as the kernel's
+    /// per-CPU lists do), and only what the magazine gives back goes to the holder, parked in a
+    /// batch when the stack overflows or flushes (`return_cached`). So every unit that reaches a
+    /// buddy still reaches its block's holder and merges there, while a page that circulates
+    /// between CPUs pays no handoff. With the stack full, a remote free is parked for the
+    /// holder at once (with a note in the outbox) instead of flushing the stack: a CPU that
+    /// frees much and allocates little (a process exit) keeps one stack of units to reuse and
+    /// hands the rest over one by one, without moving them through its magazine.
     ///
     /// If the commit itself loses a race (a racing double free), `before_commit` has run; the
     /// slow path then refuses the free as a double free.
     ///
-    /// A free into the magazine fires no trace event (the caller does, as for
-    /// [`Pool::alloc_fast`]); a parked one fires its own, out of line.
+    /// A free into the magazine fires no trace event: the caller does, as for
+    /// [`Pool::alloc_fast`]; a parked one fires its own, out of line.
     #[inline(always)]
     pub fn free_fast(
         &self,
@@ -197,18 +212,23 @@ impl<Pl: Platform> Pool<Pl> {
         if byte.load(Ordering::Acquire) != expected {
             return FastFree::Declined;
         }
-        // Stale is fine, as in `free_inner`: a unit this magazine caches is its own, and a
-        // parked unit is found by whoever holds the block when it absorbs.
-        let to_magazine = match self.blocks()[block].free_goes_to_magazine(cpu as u32) {
-            Some(true) if !mag.is_full(order) => true,
-            Some(false) if mag.outbox.has_room_for(block) => false,
-            _ => return FastFree::Declined,
+        // Stale is fine, as in `free_inner`: a unit this magazine caches is its own whatever
+        // its block's state, and a parked unit is found by whoever holds the block when it
+        // absorbs.
+        let Some(mine) = self.blocks()[block].held_by(cpu as u32) else {
+            return FastFree::Declined;
+        };
+        let to = if !mag.is_full(order) {
+            CACHED
+        } else if !mine && mag.outbox.has_room_for(block) {
+            PARKED
+        } else {
+            return FastFree::Declined;
         };
         if before_commit().is_err() {
             return FastFree::Declined;
         }
         // The commit (see `free_inner`); a small unit is never compound.
-        let to = if to_magazine { CACHED } else { PARKED };
         if byte
             .compare_exchange(
                 expected,
@@ -220,21 +240,27 @@ impl<Pl: Platform> Pool<Pl> {
         {
             return FastFree::Declined;
         }
-        if !to_magazine {
+        if to == PARKED {
             self.parked_fast(mag, block, page, order, folio);
             return FastFree::Parked;
         }
         mag.push(order, page);
-        // Written out here and in `parked_fast` (another counter, out of line), not shared with
-        // the slow path (`free_with` adds `freed_pages` after the free): the fast path keeps its
-        // own straight-line code. `order <= mag_max < 64`: no shift check needed.
-        stats.frees_fast.inc();
+        // Written out here and in `parked_fast` (out of line), not shared with the slow path
+        // (`free_with` adds `freed_pages` after the free): the fast path keeps its own
+        // straight-line code. A select of the counter, not a branch around two increments.
+        // `order <= mag_max < 64`: no shift check needed.
+        let frees = if mine {
+            &stats.frees_fast
+        } else {
+            &stats.frees_remote
+        };
+        frees.inc();
         stats.freed_pages.add(1u64.wrapping_shl(order));
-        FastFree::Cached
+        FastFree::Cached { remote: !mine }
     }
 
-    /// The rest of a remote free that [`Pool::free_fast`] committed: the note for the block's
-    /// holder (the outbox has room) and the counts. Out of line, so that the local free keeps
+    /// The rest of a remote free that [`Pool::free_fast`] parked: the note for the block's
+    /// holder (the outbox has room) and the counts. Out of line, so that the common free keeps
     /// its few registers.
     #[inline(never)]
     fn parked_fast(
@@ -251,6 +277,7 @@ impl<Pl: Platform> Pool<Pl> {
         debug_assert!(noted);
         let stats = self.platform.cpu_stats(mag.cpu());
         stats.frees_remote.inc();
+        stats.parked_units.inc();
         stats.freed_pages.add(1u64.wrapping_shl(order));
         self.trace_free(page, order, folio, true);
     }
@@ -312,20 +339,27 @@ impl<Pl: Platform> Pool<Pl> {
         // magazine caches is its own whatever the block's state (magazine invariant), and a
         // parked unit is found by whoever holds the block when it absorbs.
         let kind = self.blocks()[block].kind();
-        let to = match kind {
-            BlockKind::Owned(owner) if owner as usize != cpu => PARKED,
-            BlockKind::Fragment => PARKED,
-            BlockKind::Owned(_) | BlockKind::Shared if order <= self.mag_max => CACHED,
-            BlockKind::Owned(_) | BlockKind::Shared => {
-                before_commit()?;
-                return self.free_large_local(mag, block, self.geo.offset_of(page), order, folio);
-            }
+        let remote = match kind {
+            BlockKind::Owned(owner) => owner as usize != cpu,
+            BlockKind::Fragment => true,
+            BlockKind::Shared => false,
             // No page of a wholly free block is allocated.
             BlockKind::Free => return Err(self.refused(page, order, folio)),
         };
         before_commit()?;
-        // The commit: of two racing frees of this unit, exactly one gets here. A freed unit
-        // keeps its compound state only if it is a whole block (never in a magazine).
+        if order > self.mag_max && !remote {
+            return self.free_large_local(mag, block, self.geo.offset_of(page), order, folio);
+        }
+        // The commit: of two racing frees of this unit, exactly one gets here. A small unit
+        // goes to the magazine whoever holds its block unless it is a remote one and the stack
+        // is full (see `free_fast`); a large one of a block someone else holds is parked for
+        // the holder. A freed unit keeps its compound state only if it is a whole block (never
+        // in a magazine).
+        let to = if order > self.mag_max || (remote && mag.is_full(order)) {
+            PARKED
+        } else {
+            CACHED
+        };
         let freed = unit::unit(to, order, folio && order == p);
         if byte
             .compare_exchange(expected, freed, Ordering::AcqRel, Ordering::Acquire)
@@ -333,17 +367,22 @@ impl<Pl: Platform> Pool<Pl> {
         {
             return Err(self.refused(page, order, folio));
         }
+        let stats = self.platform.cpu_stats(cpu);
         if to == PARKED {
             self.note_parked(mag, block, self.group_bit(self.geo.offset_of(page)));
-            self.platform.cpu_stats(cpu).frees_remote.inc();
+            stats.parked_units.inc();
         } else {
             if mag.is_full(order) {
                 self.flush_overflow(mag, order);
             }
             mag.push(order, page);
-            self.platform.cpu_stats(cpu).frees_fast.inc();
         }
-        self.trace_free(page, order, folio, to == PARKED);
+        if remote {
+            stats.frees_remote.inc();
+        } else {
+            stats.frees_fast.inc();
+        }
+        self.trace_free(page, order, folio, remote);
         Ok(())
     }
 
