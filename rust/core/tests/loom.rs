@@ -212,3 +212,32 @@ fn drain_vs_owner_fast_path() {
         assert_all_free(&pool, &mut mags);
     });
 }
+
+/// A page of CPU 0's block freed on CPU 1 waits in CPU 1's magazine; CPU 1 hands it out again,
+/// frees it once more and flushes, while another CPU drains CPU 0's cache: the drain neither
+/// takes the cached unit nor loses it, and the block comes back whole.
+#[test]
+fn cached_remote_unit_vs_drain() {
+    model(2, || {
+        let (pool, mut mags) = pool(1, 2);
+        let a = alloc(&pool, &mut mags[0], 0);
+        let b = alloc(&pool, &mut mags[0], 0);
+        let mut mag1 = mags.pop().unwrap();
+        free(&pool, &mut mag1, a, 0).unwrap();
+        let t1 = on_cpu(&pool, mag1, move |pool, mag| {
+            assert_eq!(
+                alloc(pool, mag, 0),
+                a,
+                "the remote free is reused from the magazine"
+            );
+            free(pool, mag, a, 0).unwrap();
+            pool.flush_magazine(mag);
+        });
+        pool.drain_cpu(0);
+        let ((), mag1) = t1.join().unwrap();
+        mags.push(mag1);
+        verify(&pool, &mags);
+        free(&pool, &mut mags[0], b, 0).unwrap();
+        assert_all_free(&pool, &mut mags);
+    });
+}
