@@ -70,10 +70,12 @@ pub fn info(device: &Path, json: bool) -> Result<()> {
 }
 
 /// The per-CPU columns of `pcpbctl stats`.
-const CPU_COLUMNS: [&str; 9] = [
+const CPU_COLUMNS: [&str; 11] = [
     "allocs",
+    "frees_fast",
     "frees_local",
     "frees_remote",
+    "parked_units",
     "absorbs",
     "refill_recover",
     "refill_claim",
