@@ -10,7 +10,7 @@
 #
 # Environment: CHECK_TESTS="test_load test_ioctl" runs only those VM tests;
 # SKIP_HOST_TESTS=1 skips the host (cargo) tests; TEST_TIMEOUT: seconds per VM test (300;
-# 900 on the debug kernel). See also scripts/vm.sh.
+# 900 on the debug kernel; 2700 with FUZZ_LONG or STRESS_LONG). See also scripts/vm.sh.
 
 source "$(dirname "$0")/lib.sh"
 cd "$PCPBUDDY_TOP"
@@ -36,7 +36,15 @@ start=$(date +%s)
 KDIR=$(kernel_build_dir)
 export KDIR
 log "test kernel: $PCPBUDDY_KERNEL ($KDIR)"
-if [ "$PCPBUDDY_KERNEL" = debug ]; then TEST_TIMEOUT=${TEST_TIMEOUT:-900}; else TEST_TIMEOUT=${TEST_TIMEOUT:-300}; fi
+# The long fuzzer and stress runs need run_vm.sh's longer limit; this value is passed to the VM,
+# so it must not shadow that default with the short one.
+if [ -n "${FUZZ_LONG:-}${STRESS_LONG:-}" ]; then
+	TEST_TIMEOUT=${TEST_TIMEOUT:-2700}
+elif [ "$PCPBUDDY_KERNEL" = debug ]; then
+	TEST_TIMEOUT=${TEST_TIMEOUT:-900}
+else
+	TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+fi
 
 # --- host tests (the allocator core) ---------------------------------------
 if [ -x scripts/host-tests.sh ] && [ -z "${SKIP_HOST_TESTS:-}" ]; then
