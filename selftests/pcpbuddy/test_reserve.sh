@@ -8,7 +8,7 @@ nr_blocks() { tail -n +2 "$DEBUGFS/blocks" | wc -l; }
 # reserve_round_trip SOURCE MB COUNTER: load with source=SOURCE size_mb=MB; check the block
 # count and sources and that COUNTER (see free_kb) dropped by most of MB (cma_alloc and
 # alloc_contig_pages migrate pages that were in use out of the range, which moves the counter
-# by less than MB); unload, and check that COUNTER came back to within 1 MiB.
+# by less than MB); unload, and check that COUNTER came back to within 1.5 MiB (a block is 2).
 reserve_round_trip() {
 	local source=$1 mb=$2 counter=$3 before loaded after want_blocks
 	unload_pool || return 1
@@ -31,8 +31,10 @@ reserve_round_trip() {
 	rmmod pcpbuddy || return 1
 	after=$(free_kb "$counter")
 	echo "$counter: after unload $after kB"
-	# Less than one pageblock: a leaked block would show.
-	[ $((before - after)) -lt 1024 ] || { echo "$counter did not come back"; return 1; }
+	# A leaked block would be a whole pageblock (2048 kB) short; the rest of the guest moves
+	# MemFree by up to ~1.2 MiB between two readings (seen once for source=pages: 1192 kB short,
+	# no block missing), so the limit is three quarters of a block.
+	[ $((before - after)) -lt 1536 ] || { echo "$counter did not come back"; return 1; }
 }
 
 # cma_twice: reserve everything the CMA area has free, twice in a row; the second load succeeds
