@@ -3,10 +3,11 @@
 //! Small free units (orders `0..=MAG_MAX_ORDER`) wait here unmerged, like the mainline per-CPU
 //! page lists in front of the zone's buddy: an allocation of such an order pops one, a free
 //! pushes one, whoever holds the unit's block (a unit of a block someone else holds goes to the
-//! holder when the magazine gives it back). Neither takes a lock or needs a locked instruction beyond the free's validating
-//! compare-and-swap (see `pool/front.rs`): in the kernel, the magazine is reached only by its
-//! own CPU with interrupts disabled for the few instructions it takes, and by nobody else while
-//! the CPU is online (other CPUs ask it to flush, with an IPI, or wait until it is dead).
+//! holder when the magazine gives it back). Neither takes a lock or needs a locked instruction
+//! beyond the free's validating compare-and-swap (see `pool/front.rs`): in the kernel, the
+//! magazine is reached only by its own CPU with interrupts disabled for the few instructions it
+//! takes, and by nobody else while the CPU is online (other CPUs ask it to flush, with an IPI, or
+//! wait until it is dead).
 //!
 //! The magazine also carries the CPU's [`Outbox`] of remote-free notifications.
 

@@ -138,8 +138,7 @@ impl<Pl: Platform> Pool<Pl> {
                     // took the block since): park the unit for it. We cache it, so we are the
                     // byte's only writer: a plain store.
                     buddy.store(off, unit::unit(PARKED, k, false));
-                    self.note_parked(mag, block, self.group_bit(off));
-                    stats.parked_units.inc();
+                    self.note_parked(mag, block, off);
                 }
             }
         }
@@ -221,9 +220,8 @@ impl<Pl: Platform> Pool<Pl> {
             // Drained or recovered by someone else since we looked: it is theirs now, so the
             // free goes the remote way (the buddy's byte, with no lock).
             buddy.try_free(off, k, folio, PARKED)?;
-            self.note_parked(mag, block, self.group_bit(off));
+            self.note_parked(mag, block, off);
             stats.frees_remote.inc();
-            stats.parked_units.inc();
         }
         self.flush_outbox(mag);
         self.trace_free(self.geo.first_page(block) + off, k, folio, !done);

@@ -260,8 +260,8 @@ impl<Pl: Platform> Pool<Pl> {
     }
 
     /// The rest of a remote free that [`Pool::free_fast`] parked: the note for the block's
-    /// holder (the outbox has room) and the counts. Out of line, so that the common free keeps
-    /// its few registers.
+    /// holder (the outbox has room: no notification) and the counts. Out of line, so that the
+    /// common free keeps its few registers.
     #[inline(never)]
     fn parked_fast(
         &self,
@@ -271,13 +271,9 @@ impl<Pl: Platform> Pool<Pl> {
         order: u32,
         folio: bool,
     ) {
-        let noted = mag
-            .outbox
-            .note(block, self.group_bit(self.geo.offset_of(page)));
-        debug_assert!(noted);
+        self.note_parked(mag, block, self.geo.offset_of(page));
         let stats = self.platform.cpu_stats(mag.cpu());
         stats.frees_remote.inc();
-        stats.parked_units.inc();
         stats.freed_pages.add(1u64.wrapping_shl(order));
         self.trace_free(page, order, folio, true);
     }
@@ -369,8 +365,7 @@ impl<Pl: Platform> Pool<Pl> {
         }
         let stats = self.platform.cpu_stats(cpu);
         if to == PARKED {
-            self.note_parked(mag, block, self.group_bit(self.geo.offset_of(page)));
-            stats.parked_units.inc();
+            self.note_parked(mag, block, self.geo.offset_of(page));
         } else {
             if mag.is_full(order) {
                 self.flush_overflow(mag, order);
@@ -386,13 +381,16 @@ impl<Pl: Platform> Pool<Pl> {
         Ok(())
     }
 
-    /// Notes a parked unit in the outbox, notifying first if it is full.
+    /// Notes the unit parked at offset `off` of `block` in the outbox (notifying first if it is
+    /// full) and counts it in `parked_units`: every park goes through here.
     #[inline]
-    pub(super) fn note_parked(&self, mag: &mut Magazine, block: usize, group: u64) {
+    pub(super) fn note_parked(&self, mag: &mut Magazine, block: usize, off: usize) {
+        let group = self.group_bit(off);
         if !mag.outbox.note(block, group) {
             self.flush_outbox(mag);
             let noted = mag.outbox.note(block, group);
             debug_assert!(noted);
         }
+        self.platform.cpu_stats(mag.cpu()).parked_units.inc();
     }
 }
